@@ -1,0 +1,1 @@
+"""One module per `birdanim` user command (see birdanim/cli.py for the contract)."""

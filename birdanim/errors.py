@@ -1,0 +1,21 @@
+"""Exception types callers can catch; each message is meant to be shown to a user as is."""
+
+
+class BirdanimError(Exception):
+    """Base class of every error birdanim raises on purpose."""
+
+
+class BadImageError(BirdanimError, ValueError):
+    """The upload is not a usable image: unreadable, empty, too small, too large (decompression bomb)."""
+
+
+class NoBirdError(BirdanimError):
+    """The detector found no bird; the caller may fall back to a centred or manual crop."""
+
+
+class DetectorUnavailableError(BirdanimError):
+    """No detector weights could be loaded (offline and no local path given)."""
+
+
+class WeightsError(BirdanimError):
+    """Generator, encoder or pose files are missing or do not belong together."""
