@@ -1,0 +1,72 @@
+"""Frozen EfficientNet-Lite features: shapes, determinism, frozen weights, real bird vs noise."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from birdanim.features import load_efficientnet_lite, perceptual_distance
+from birdanim.imageops import pil_to_tensor
+
+SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "birds256" / "train.zip"
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.set_num_threads(2)
+    return load_efficientnet_lite(0)
+
+
+def test_lite0_multiscale_shapes_and_determinism(lite0):
+    img = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        f1 = lite0.forward_features(img)
+        f2 = lite0.forward_features(img)
+    assert [f.shape[1] for f in f1] == lite0.channels == [24, 40, 112, 320]
+    assert [f.shape[-1] for f in f1] == [16, 8, 4, 2]  # strides 4, 8, 16, 32
+    for a, b in zip(f1, f2):
+        assert torch.equal(a, b)
+    assert not any(p.requires_grad for p in lite0.parameters())
+    assert not lite0.training
+
+
+def test_features_are_differentiable_to_the_input(lite0):
+    img = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_(True)
+    sum(f.mean() for f in lite0.forward_features(img)).backward()
+    assert img.grad is not None and img.grad.abs().sum() > 0
+
+
+def test_perceptual_distance(lite0):
+    g = torch.Generator().manual_seed(2)
+    a = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    b = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    with torch.no_grad():
+        fa, fb = lite0.forward_features(a), lite0.forward_features(b)
+        near = lite0.forward_features((a + 0.02 * torch.randn(a.shape, generator=g)).clamp(-1, 1))
+    assert torch.allclose(perceptual_distance(fa, fa), torch.zeros(2))
+    d_far, d_near = perceptual_distance(fa, fb), perceptual_distance(fa, near)
+    assert d_far.shape == (2,) and (d_near < d_far).all()
+
+
+@pytest.mark.slow
+def test_lite2_pooled_real_bird_differs_from_noise():
+    if not SHARED_TRAIN.is_file():
+        pytest.skip(f"needs the shared bird crops at {SHARED_TRAIN}")
+    torch.set_num_threads(2)
+    lite2 = load_efficientnet_lite(2)
+    with zipfile.ZipFile(SHARED_TRAIN) as z:
+        names = sorted(z.namelist())[:2]
+        birds = torch.cat([pil_to_tensor(Image.open(io.BytesIO(z.read(n)))) for n in names])
+    noise = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():
+        pb, pn = lite2.pooled(birds), lite2.pooled(noise)
+    assert pb.shape == (2, 1280) and torch.isfinite(pb).all()
+    # Two birds are closer to each other than either is to noise.
+    d_bb = (pb[0] - pb[1]).norm()
+    d_bn = (pb - pn).norm(dim=1).min()
+    assert d_bb < d_bn
+    assert not np.allclose(pb.numpy(), pn.numpy())
