@@ -1,0 +1,192 @@
+"""Find birds in a photo (ultralytics YOLOv8, COCO class 14) and cut a square crop around one.
+
+The crop geometry follows the training data (../shared/data/birds256/README.md, "How a CUB crop is
+made"): side = (1 + margin) * the box's long side, shrunk to fit the image's short edge if needed
+(never below the box), shifted to stay inside the image, and only where it is still larger than the
+image padded equally on both sides by edge replication. Matching the training crops matters: the
+generator only knows birds framed that way.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from birdanim.errors import DetectorUnavailableError
+
+BIRD_CLASS = 14  # COCO index of "bird"
+MIN_CONF = 0.25
+SHARED_DETECTOR = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "yolov8n_int8_openvino_model"
+
+
+@dataclass
+class Box:
+    """A detected bird, in pixel coordinates of the (normalised) photo; x1, y1 exclusive."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    conf: float = 1.0  # detector confidence 0..1 (1 for a box the user drew)
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+
+# ---------------------------------------------------------------- box merging (pure functions)
+
+
+def intersection(a: Box, b: Box) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(0.0, w) * max(0.0, h)
+
+
+def same_bird(a: Box, b: Box, iou_thresh: float = 0.5, nested_thresh: float = 0.8) -> bool:
+    """Heavily overlapping (IoU) or nested (most of the smaller box inside the larger) boxes."""
+    inter = intersection(a, b)
+    union = a.area + b.area - inter
+    small = min(a.area, b.area)
+    return (union > 0 and inter / union >= iou_thresh) or (small > 0 and inter / small >= nested_thresh)
+
+
+def merge_boxes(boxes: list[Box]) -> list[Box]:
+    """Merge boxes of the same bird into their union (keeping the highest confidence); largest first.
+
+    YOLO sometimes returns two boxes for one bird (e.g. whole bird and body, 0.90 and 0.71).
+    """
+    out = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                if same_bird(out[i], out[j]):
+                    a, b = out[i], out.pop(j)
+                    out[i] = Box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), max(a.conf, b.conf))
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(out, key=lambda b: b.area, reverse=True)
+
+
+# ---------------------------------------------------------------- crop geometry (pure functions)
+
+
+def square_window(box: Box | None, width: int, height: int, margin: float = 0.25) -> tuple[int, int, int]:
+    """(x0, y0, side) of the square crop for `box` in a width x height image; may extend outside it.
+
+    box None -> the largest centred square. margin: fraction of the box's long side added in total
+    (0.25 -> a square 1.25x the box's long side, as in the training data).
+    """
+    if box is None:
+        side = min(width, height)
+        return (width - side) // 2, (height - side) // 2, side
+    long_side = max(box.width, box.height, 1.0)
+    side = (1.0 + margin) * long_side
+    if side > min(width, height):
+        side = max(long_side, min(width, height))
+    side = int(round(side))
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    return _place(cx, side, width), _place(cy, side, height), side
+
+
+def _place(center: float, side: int, size: int) -> int:
+    """Start of a window of `side` centred at `center`, shifted inside [0, size) where it fits;
+    where it does not fit, centred on the image (padding equal on both sides)."""
+    if side >= size:
+        return -((side - size) // 2)
+    return int(min(max(round(center - side / 2), 0), size - side))
+
+
+def crop_square(img: Image.Image, window: tuple[int, int, int], out_size: int) -> Image.Image:
+    """Cut the square window (edge-replicated where it leaves the image) and resize to out_size."""
+    x0, y0, side = window
+    a = np.asarray(img.convert("RGB"))
+    h, w = a.shape[:2]
+    pad = ((max(0, -y0), max(0, y0 + side - h)), (max(0, -x0), max(0, x0 + side - w)), (0, 0))
+    sub = a[max(0, y0) : min(h, y0 + side), max(0, x0) : min(w, x0 + side)]
+    if any(p for pair in pad[:2] for p in pair):
+        sub = np.pad(sub, pad, mode="edge")
+    crop = Image.fromarray(np.ascontiguousarray(sub))
+    return crop.resize((out_size, out_size), Image.Resampling.LANCZOS) if side != out_size else crop
+
+
+# ---------------------------------------------------------------- the detector
+
+
+def _prepare_ultralytics_env() -> None:
+    """A writable settings folder and no pip installs behind the user's back."""
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "birdanim-ultralytics"))
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_OFFLINE", "true")  # no update checks or telemetry
+
+
+def detector_candidates(spec: str | os.PathLike | None = "auto") -> list[str]:
+    """Which weights to try, in order. "auto": $BIRDANIM_DETECTOR, the shared OpenVINO export,
+    a local yolov8n.pt, then "yolov8n.pt" (ultralytics downloads it when online)."""
+    if spec not in (None, "auto"):
+        return [str(spec)]
+    cands = []
+    if os.environ.get("BIRDANIM_DETECTOR"):
+        cands.append(os.environ["BIRDANIM_DETECTOR"])
+    repo = Path(__file__).resolve().parent.parent
+    for p in (SHARED_DETECTOR, repo / "weights" / "yolov8n.pt", Path("yolov8n.pt")):
+        if p.exists():
+            cands.append(str(p))
+    cands.append("yolov8n.pt")
+    return list(dict.fromkeys(cands))
+
+
+class BirdDetector:
+    """YOLOv8 restricted to birds. Loads once; `__call__` returns merged boxes, largest first."""
+
+    def __init__(self, spec: str | os.PathLike | None = "auto", min_conf: float = MIN_CONF, imgsz: int = 640):
+        # spec: "auto", a .pt file, or an exported model folder (OpenVINO); min_conf: score threshold
+        # 0..1; imgsz: detector input side in pixels (the OpenVINO export is fixed at 640).
+        self.min_conf, self.imgsz = min_conf, imgsz
+        self.model, self.source = self._load(detector_candidates(spec))
+
+    @staticmethod
+    def _load(candidates: list[str]):
+        _prepare_ultralytics_env()
+        try:
+            from ultralytics import YOLO
+        except ImportError as e:
+            raise DetectorUnavailableError("the ultralytics package is not installed: pip install ultralytics") from e
+        errors = []
+        for c in candidates:
+            if c == "yolov8n.pt" and not Path(c).exists():
+                os.environ["YOLO_OFFLINE"] = "false"  # allow ultralytics' own download of its weights
+            try:
+                return YOLO(c, task="detect"), c
+            except Exception as e:  # missing file, no network, missing openvino: try the next one
+                errors.append(f"{c}: {type(e).__name__}: {str(e)[:200]}")
+        raise DetectorUnavailableError(
+            "no bird detector could be loaded (tried " + "; ".join(errors) + "). Pass a local YOLOv8 path "
+            "(a .pt file or an OpenVINO export folder) or set BIRDANIM_DETECTOR; or crop manually."
+        )
+
+    def __call__(self, img: Image.Image) -> list[Box]:
+        res = self.model.predict(np.asarray(img.convert("RGB"))[..., ::-1], imgsz=self.imgsz, conf=self.min_conf,
+                                 classes=[BIRD_CLASS], verbose=False)[0]
+        xyxy = res.boxes.xyxy.cpu().numpy().reshape(-1, 4)
+        conf = res.boxes.conf.cpu().numpy().reshape(-1)
+        cls = res.boxes.cls.cpu().numpy().reshape(-1)
+        boxes = [Box(*map(float, b), float(c)) for b, c, k in zip(xyxy, conf, cls) if int(k) == BIRD_CLASS]
+        return merge_boxes(boxes)

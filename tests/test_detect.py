@@ -1,0 +1,90 @@
+"""Crop geometry and box merging (pure functions), and the real detector on a real photo."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from birdanim.detect import SHARED_DETECTOR, Box, crop_square, merge_boxes, same_bird, square_window
+from birdanim.errors import DetectorUnavailableError
+
+
+def test_window_centred_with_margin():
+    x0, y0, side = square_window(Box(100, 100, 200, 180), 1000, 800, margin=0.25)
+    assert side == 125  # 1.25 x the long side (100)
+    assert (x0 + side / 2, y0 + side / 2) == pytest.approx((150, 140), abs=1)
+
+
+def test_window_clamped_inside():
+    x0, y0, side = square_window(Box(0, 0, 50, 40), 300, 200)  # bird in the top-left corner
+    assert (x0, y0) == (0, 0) and side == 62
+    x0, y0, side = square_window(Box(250, 150, 300, 200), 300, 200)  # bottom-right corner
+    assert x0 + side == 300 and y0 + side == 200
+
+
+def test_window_shrinks_margin_then_pads():
+    # A box 180 tall in a 400x200 image: 1.25x would be 225 > 200, so the side becomes 200 (fits).
+    x0, y0, side = square_window(Box(100, 10, 200, 190), 400, 200)
+    assert side == 200 and y0 == 0
+    # A box wider than the image is tall: side = box (300), padded equally above and below.
+    x0, y0, side = square_window(Box(50, 0, 350, 100), 400, 100)
+    assert side == 300 and y0 == -100 and 0 <= x0 <= 100
+
+
+def test_window_without_box_is_centred_square():
+    assert square_window(None, 300, 200) == (50, 0, 200)
+    assert square_window(None, 200, 300) == (0, 50, 200)
+
+
+def test_crop_square_edge_padding():
+    a = np.zeros((100, 400, 3), np.uint8)
+    a[0, :, 0] = 200  # top row red, bottom row green
+    a[-1, :, 1] = 200
+    crop = np.asarray(crop_square(Image.fromarray(a), (50, -100, 300), 300))
+    assert crop.shape == (300, 300, 3)
+    assert (crop[:100, :, 0] == 200).all()  # edge replication of the top row, not black
+    assert (crop[-100:, :, 1] == 200).all()
+
+
+def test_crop_square_resizes():
+    img = Image.new("RGB", (500, 400), (9, 9, 9))
+    assert crop_square(img, square_window(Box(10, 10, 110, 60), 500, 400), 32).size == (32, 32)
+
+
+def test_merge_nested_and_overlapping():
+    a = Box(10, 10, 110, 110, 0.9)
+    nested = Box(30, 30, 100, 100, 0.7)
+    other = Box(300, 300, 330, 330, 0.5)
+    assert same_bird(a, nested) and not same_bird(a, other)
+    out = merge_boxes([other, nested, a])
+    assert len(out) == 2
+    assert out[0] == Box(10, 10, 110, 110, 0.9)  # largest first, highest confidence kept
+    assert out[1] == other
+
+
+def test_merge_chain():
+    boxes = [Box(0, 0, 100, 100, 0.3), Box(10, 0, 110, 100, 0.4), Box(20, 0, 120, 100, 0.8)]
+    out = merge_boxes(boxes)
+    assert out == [Box(0, 0, 120, 100, 0.8)]
+
+
+def test_unloadable_detector_raises(tmp_path):
+    from birdanim.detect import BirdDetector
+
+    with pytest.raises(DetectorUnavailableError, match="no bird detector"):
+        BirdDetector(tmp_path / "missing_model")
+
+
+@pytest.mark.slow
+def test_real_detector_finds_the_bird():
+    photo = SHARED_DETECTOR.parent.parent / "reference" / "aps360" / "stylegan2-ada-pytorch-copy" / "good_birds" / "2" / "frame_0000.jpg"
+    if not SHARED_DETECTOR.is_dir() or not photo.is_file():
+        pytest.skip("../shared (detector export and reference photo) is not available")
+    from birdanim.detect import BirdDetector
+    from birdanim.photo import load_photo
+
+    img = load_photo(photo)
+    boxes = BirdDetector(SHARED_DETECTOR)(img)
+    assert len(boxes) == 1 and boxes[0].conf > 0.5
+    assert boxes[0].area > 0.3 * img.width * img.height  # the gull fills most of that photo
+    blank = Image.new("RGB", (320, 240), (128, 128, 128))
+    assert BirdDetector(SHARED_DETECTOR)(blank) == []
