@@ -1,0 +1,82 @@
+"""Style mixing rows, a seamless smooth loop, deterministic batched rendering."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from _anim_tiny import tiny_generator, tiny_poses
+
+from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_generator()
+
+
+def test_mixing_rows(G):
+    poses = tiny_poses(G, 4)
+    user = tiny_poses(G, 1, seed=7)[0]
+    mixed = mix_with_poses(user, poses, cutoff=3)
+    assert mixed.shape == (4, G.num_ws, G.w_dim)
+    assert torch.equal(mixed[:, :3], poses[:, :3])  # coarse rows: the pose
+    assert torch.equal(mixed[:, 3:], user[3:].expand(4, -1, -1))  # fine rows: the user's bird
+    half = mix_with_poses(user, poses, cutoff=3, strength=0.5)
+    assert torch.allclose(half[:, :3], (poses[:, :3] + user[:3]) / 2, atol=1e-6)
+    assert torch.equal(mix_with_poses(user, poses, cutoff=3, strength=0.0), user.expand(4, -1, -1))
+
+
+@pytest.mark.parametrize("bad", [dict(cutoff=0), dict(cutoff=8), dict(strength=1.5)])
+def test_mixing_rejects_bad_values(G, bad):
+    with pytest.raises(ValueError):
+        mix_with_poses(tiny_poses(G, 1)[0], tiny_poses(G, 3), **{"cutoff": 3, **bad})
+
+
+def test_loop_passes_through_keys_and_has_no_seam():
+    keys = torch.randn(5, 3, 4, generator=torch.Generator().manual_seed(0))
+    ws = loop_ws(keys, frames=50)
+    assert ws.shape == (50, 3, 4)
+    assert torch.allclose(ws[::10], keys, atol=1e-6)  # every 10th frame is a keyframe
+    steps = (ws.roll(-1, 0) - ws).flatten(1).norm(dim=1)  # includes the seam: frame 49 -> frame 0
+    assert not torch.allclose(ws[-1], ws[0])  # no duplicated frame at the seam
+    assert steps[-1] < 2.0 * steps[:-1].median() and steps[-1] <= steps[:-1].max() * 1.01
+    again = loop_ws(keys, frames=50)
+    assert torch.equal(ws, again)
+
+
+def test_loop_is_smooth_not_piecewise_linear():
+    keys = torch.tensor([[0.0], [1.0], [0.0], [-1.0]])
+    ws = loop_ws(keys, frames=40).squeeze(1)
+    second_diff = ws.roll(-1) - 2 * ws + ws.roll(1)
+    # A piecewise-linear path has zero second differences inside segments and a spike at keys; a
+    # cubic bends everywhere, so its largest kink is far below the linear path's (0.2 here).
+    assert second_diff.abs().max() < 0.1
+
+
+def test_frame_count_limits():
+    keys = torch.zeros(3, 2, 2)
+    for bad in (1, 601):
+        with pytest.raises(ValueError):
+            loop_ws(keys, frames=bad)
+    assert loop_ws(keys, frames=600, cycles=3).shape[0] == 600
+
+
+def test_render_deterministic_batched_and_seamless(G):
+    ws = loop_ws(mix_with_poses(tiny_poses(G, 1, seed=3)[0], tiny_poses(G, 4), cutoff=4), frames=24)
+    seen = []
+    frames = render_frames(G, ws, batch=5, progress=lambda f, last: seen.append((f, last.shape)))
+    assert frames.shape == (24, 32, 32, 3) and frames.dtype == np.uint8
+    assert [round(f, 3) for f, _ in seen] == [round(min(24, i + 5) / 24, 3) for i in range(0, 24, 5)]
+    assert np.array_equal(frames, render_frames(G, ws, batch=5))  # deterministic
+    other = render_frames(G, ws, batch=24)  # another batch size: only float rounding may differ
+    assert np.abs(frames.astype(int) - other).max() <= 2
+    diff = np.abs(np.diff(np.concatenate([frames, frames[:1]]).astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    assert diff[-1] <= 2.0 * np.median(diff[:-1]) + 1.0  # the seam is no jump
+
+
+def test_render_cancel(G):
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        next(iter_frames(G, tiny_poses(G, 3), cancel=ev))
