@@ -29,7 +29,8 @@ def uint8_to_tensor(arr: np.ndarray, device: torch.device | str = "cpu") -> torc
         a = a[None]
     if a.ndim != 4 or a.shape[-1] != 3:
         raise ValueError(f"expected [H, W, 3] or [N, H, W, 3], got {a.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    a = np.ascontiguousarray(a) if a.flags.writeable else np.array(a)  # torch wants writable memory
+    t = torch.from_numpy(a).to(device)
     return t.permute(0, 3, 1, 2).float().sub_(127.5).div_(127.5)
 
 

@@ -42,7 +42,7 @@ class GeneratorConfig:
     channel_base: int = 2048
     channel_max: int = 256
     channel_min: int = 16  # lower bound on channels at any resolution (keeps 256 px layers useful)
-    conv_clamp: float | None = 256.0  # clamp activations to +-this (None: no clamp); guards fp16/EMA blowups
+    conv_clamp: float | None = None  # clamp activations to +-this (None: no clamp; NVlabs clamps fp16 layers at 256)
     w_avg_beta: float = 0.995  # decay of the tracked w average used for truncation
 
     def __post_init__(self):
@@ -112,17 +112,20 @@ class ModulatedConv(nn.Module):
         styles = self.affine(w)  # [N, in]
         weight = self.weight * self.weight_gain
         # Demodulation: 1 / ||w_oik * s_i|| over (i, k), for each sample n and output channel o.
-        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, out]
+        # The leaky ReLU's gain sqrt(2) is folded in here and into `offset` (lrelu(a*x) = a*lrelu(x), a > 0).
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() * SQRT2  # [N, out]
         x = x * styles[:, :, None, None]  # modulate before upsampling: same result, 4x fewer pixels
         if self.up:
             x = upsample2x(x)
         x = F.conv2d(x, weight, padding=1)
-        x = x * dcoefs[:, :, None, None]
-        if noise_mode == "random":
-            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
-        elif noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
-        x = F.leaky_relu(x + self.bias[:, None, None], 0.2) * SQRT2
+        offset = (self.bias * SQRT2)[:, None, None]  # [out, 1, 1]
+        if noise_mode == "const":
+            offset = offset + self.noise_const * (self.noise_strength * SQRT2)  # [out, H, W], batch-independent
+        elif noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device)
+            offset = offset + noise * (self.noise_strength * SQRT2)  # [N, out, H, W]
+        # One fused pass for demodulation + noise + bias, one in-place pass for the activation.
+        x = F.leaky_relu_(torch.addcmul(offset, x, dcoefs[:, :, None, None]), 0.2)
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
         return x
@@ -140,11 +143,17 @@ class ToRGB(nn.Module):
         self.weight_gain = 1.0 / math.sqrt(in_channels)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w) * self.weight_gain
-        x = F.conv2d(x * styles[:, :, None, None], self.weight, self.bias)
+        styles = self.affine(w) * self.weight_gain  # [N, in]
+        # Fold the styles into per-sample 1x1 weights and apply them as one batched matmul over the
+        # channels_last view [N, H*W, C]: no extra pass over the (largest) activations.
+        n, c, h, wd = x.shape
+        weight = self.weight.view(1, 3, c) * styles[:, None, :]  # [N, 3, in]
+        pix = x.permute(0, 2, 3, 1).reshape(n, h * wd, c)  # a view when x is channels_last
+        y = torch.baddbmm(self.bias.view(1, 1, 3), pix, weight.transpose(1, 2))  # [N, H*W, 3]
+        y = y.view(n, h, wd, 3).permute(0, 3, 1, 2)
         if self.conv_clamp is not None:
-            x = x.clamp(-self.conv_clamp, self.conv_clamp)
-        return x
+            y = y.clamp(-self.conv_clamp, self.conv_clamp)
+        return y
 
 
 class SynthesisBlock(nn.Module):
