@@ -1,0 +1,628 @@
+"""birdanim's web app: upload a photo of a bird, get a video of it flying.
+
+    python app.py            # serves on http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT override)
+
+This file only builds the UI: `build_demo(service)` wires one small builder per tab to a
+`birdanim.service.Animator`, which loads the generator, encoder and detector once and does the work.
+Nothing heavy happens at import; `main()` loads the models, warms up once and launches.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from birdanim import ui_helpers as uh
+from birdanim.errors import BirdanimError
+
+log = logging.getLogger("birdanim.app")
+
+REPO = Path(__file__).resolve().parent
+EXAMPLES_DIR = REPO / "assets" / "examples"
+# Gradio deletes its own copies of uploads and results older than AGE seconds, checking every
+# INTERVAL seconds; our render folders go as soon as gradio has copied the result (see render()).
+DELETE_CACHE = (300, 900)  # (interval s, age s): nothing stays longer than ~20 minutes
+WORK_ROOT = Path(tempfile.gettempdir()) / "birdanim-app"  # per-request render folders live here
+QUEUE_SIZE = 16  # requests waiting beyond this are refused ("queue full") instead of piling up
+PREVIEW_EVERY = 0.5  # seconds between preview frames sent to the browser while rendering
+MAX_SIM_SEEDS = 16  # similarity matrix: N birds, N^2 cells
+MAX_MIX_SEEDS = 8  # style-mixing grid: at most 8 x 8 renders
+MAX_GALLERY = 16
+STAGES = {
+    "detect": "Finding the bird",
+    "project": "Projecting the bird into the GAN",
+    "render": "Rendering frames",
+    "encode": "Encoding the video",
+}
+CSS = "#render-btn {min-height: 3em} .about-card table {font-size: 0.9em}"
+
+
+# ================================================================== errors -> messages in the UI
+
+
+def to_user_error(e: BaseException) -> gr.Error:
+    """Our own errors carry a message meant for users; anything else is logged and reported briefly."""
+    if isinstance(e, gr.Error):
+        return e
+    if isinstance(e, BirdanimError):
+        return gr.Error(str(e), title=_error_title(e))
+    log.exception("unexpected error in a handler")
+    return gr.Error(
+        f"Something went wrong on our side ({type(e).__name__}). The app is still running: try again, "
+        "or with another photo."
+    )
+
+
+def _error_title(e: BirdanimError) -> str:
+    from birdanim.errors import BadImageError, DetectorUnavailableError, NoBirdError, WeightsError
+
+    titles = {BadImageError: "Not a usable image", NoBirdError: "No bird found",
+              DetectorUnavailableError: "Bird detector unavailable", WeightsError: "Model files missing"}
+    return next((t for cls, t in titles.items() if isinstance(e, cls)), "Cannot do that")
+
+
+def friendly(fn):
+    """Handler decorator: every exception becomes a gr.Error with a readable message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            raise to_user_error(e) from e
+
+    return wrapper
+
+
+def friendly_gen(fn):
+    """`friendly` for generator handlers (gradio must still see a generator function)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except Exception as e:
+            raise to_user_error(e) from e
+
+    return wrapper
+
+
+class PhotoInput(gr.Image):
+    """gr.Image that hands the uploaded file to our handler unopened.
+
+    gr.Image's own preprocessing opens the file with Pillow first, so a corrupt file, a text file or
+    a 20000x20000 PNG would fail inside gradio with an unclear message; `birdanim.photo` checks them
+    properly and raises BadImageError, which the handlers show. Same front end as gr.Image.
+    """
+
+    is_template = True  # gradio: use the parent's (Image) front end
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)
+
+
+# ================================================================== rendering in a worker thread
+
+
+class CancelBoard:
+    """One threading.Event per browser session, so the Cancel button can stop that session's render."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+
+    def start(self, session: str) -> threading.Event:
+        ev = threading.Event()
+        with self._lock:
+            self._events[session] = ev
+        return ev
+
+    def cancel(self, session: str) -> bool:
+        with self._lock:
+            ev = self._events.get(session)
+        if ev is not None:
+            ev.set()
+        return ev is not None
+
+    def finish(self, session: str, ev: threading.Event) -> None:
+        with self._lock:
+            if self._events.get(session) is ev:
+                del self._events[session]
+
+
+@dataclass
+class RenderParams:
+    """Everything the Animate tab sends to `Animator.animate` besides the photo and the box."""
+
+    frames: int  # number of video frames, 2..600
+    fps: float  # frames per second of the video
+    cutoff: int  # first W+ layer taken from the target poses (1..num_ws-1): lower = more of the pose
+    strength: float  # 0..1 how far the pose replaces the bird's own layers
+    quality: str  # projection effort: "fast" | "balanced" | "best"
+    seed: int  # noise seed of the projection
+    in_scene: bool  # paste the flying bird back into the photo
+    gif: bool  # also write a GIF
+
+
+class RenderJob:
+    """Runs `service.animate` in a thread; keeps only the latest progress (memory stays bounded)."""
+
+    gate = threading.Lock()  # one heavy render at a time in this process (renders and example caching)
+
+    def __init__(self, service, photo, box, params: RenderParams, out_dir: Path, cancel: threading.Event):
+        self.service, self.photo, self.box, self.params, self.out_dir = service, photo, box, params, out_dir
+        self.cancel = cancel
+        self.result = None
+        self.error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._latest: tuple[str, float, np.ndarray | None] | None = None
+        self._thread = threading.Thread(target=self._run, name="birdanim-render", daemon=True)
+
+    def start(self) -> RenderJob:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            with RenderJob.gate:
+                p = self.params
+                self.result = self.service.animate(
+                    self.photo, box=self.box, frames=p.frames, fps=p.fps, cutoff=p.cutoff, strength=p.strength,
+                    quality=p.quality, seed=p.seed, in_scene=p.in_scene, gif=p.gif, out_dir=self.out_dir,
+                    progress=self._progress, cancel=self.cancel,
+                )
+        except BaseException as e:  # handed to the request thread, which reports it
+            self.error = e
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+
+    def _progress(self, stage: str, fraction: float, frame: np.ndarray | None = None) -> None:
+        with self._cond:
+            old = self._latest
+            keep = frame if frame is not None else (old[2] if old else None)
+            self._latest = (stage, float(fraction), keep)
+            self._cond.notify_all()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float) -> tuple[str, float, np.ndarray | None] | None:
+        """The latest (stage, fraction, newest frame or None), consumed; None if nothing new."""
+        with self._cond:
+            if self._latest is None and self._thread.is_alive():
+                self._cond.wait(timeout)
+            latest, self._latest = self._latest, None
+        return latest
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.cancel.set()
+        self._thread.join(timeout)
+
+
+def new_work_dir() -> Path:
+    """A fresh folder for one request's outputs; stale ones (abandoned requests) are swept first."""
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for d in WORK_ROOT.iterdir():
+        try:
+            if now - d.stat().st_mtime > DELETE_CACHE[1]:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="req-", dir=WORK_ROOT))
+
+
+# ================================================================== tab: Animate
+
+
+@dataclass
+class AnimateTab:
+    """The components other tabs need (the Random-birds gallery sends its pick to `photo`)."""
+
+    photo: gr.Image
+    render_btn: gr.Button
+    video: gr.Video
+
+
+def num_ws_of(service) -> int:
+    G = getattr(service, "G", None)
+    return int(getattr(service, "num_ws", None) or getattr(G, "num_ws", 14))
+
+
+def _crop_preview(service, photo, cx, cy, size):
+    box = uh.sliders_to_box(cx, cy, size, *photo.size)
+    return box, service.crop(photo, box)
+
+
+def animate_handlers(service, cancels: CancelBoard):
+    """The Animate tab's handlers, as closures over the service (kept apart from the layout)."""
+
+    @friendly
+    def on_photo(path):
+        if not path:
+            return [], gr.update(choices=[], value=None, visible=False), 50.0, 50.0, 50.0, None
+        photo = service.load_photo(path)
+        boxes = service.detect(photo)
+        if boxes:
+            cx, cy, size = uh.box_to_sliders(boxes[0], *photo.size)
+            if len(boxes) > 1:
+                gr.Info(f"{len(boxes)} birds found: the largest is selected; pick another under 'Which bird'.")
+        else:
+            cx, cy, size = uh.whole_photo_sliders(*photo.size)
+            gr.Warning("No bird found in this photo: using a centred crop. Move the crop sliders onto the bird.")
+        labels = uh.bird_labels(boxes)
+        _, preview = _crop_preview(service, photo, cx, cy, size)
+        state = [[b.x0, b.y0, b.x1, b.y1, b.conf] for b in boxes]
+        dropdown = gr.update(choices=labels, value=labels[0] if labels else None, visible=len(boxes) > 1)
+        return state, dropdown, cx, cy, size, preview
+
+    @friendly
+    def on_pick(path, label, boxes):
+        if not path or not label or not boxes:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        from birdanim.detect import Box
+
+        photo = service.load_photo(path)
+        i = uh.bird_labels([Box(*b) for b in boxes]).index(label)
+        cx, cy, size = uh.box_to_sliders(Box(*boxes[i]), *photo.size)
+        return cx, cy, size, _crop_preview(service, photo, cx, cy, size)[1]
+
+    @friendly
+    def on_slide(path, cx, cy, size):
+        if not path:
+            return None
+        return _crop_preview(service, service.load_photo(path), cx, cy, size)[1]
+
+    @friendly_gen
+    def render(path, cx, cy, size, cutoff, frames, fps, quality, seed, strength, in_scene, gif,
+               request: gr.Request, progress=gr.Progress()):
+        if not path:
+            raise gr.Error("Upload a photo of a bird first (or pick an example below).")
+        photo = service.load_photo(path)
+        box, _ = _crop_preview(service, photo, cx, cy, size)
+        params = RenderParams(int(frames), float(fps), int(cutoff), float(strength), str(quality), int(seed),
+                              bool(in_scene), bool(gif))
+        session = getattr(request, "session_hash", None) or "anonymous"
+        work = new_work_dir()
+        job = RenderJob(service, photo, box, params, work, cancels.start(session))
+        try:
+            progress(0.0, desc="Waiting for the renderer")
+            job.start()
+            yield from _stream_progress(job, progress)
+            if job.error is not None:
+                raise job.error
+            res = job.result
+            files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
+            yield gr.skip(), str(res.mp4_path), files
+        finally:  # reached after gradio copied the result into its cache (or on cancel / error)
+            job.stop()
+            cancels.finish(session, job.cancel)
+            shutil.rmtree(work, ignore_errors=True)
+
+    def cancel(request: gr.Request):
+        if cancels.cancel(getattr(request, "session_hash", None) or "anonymous"):
+            gr.Info("Render cancelled.")
+
+    return on_photo, on_pick, on_slide, render, cancel
+
+
+def _stream_progress(job: RenderJob, progress):
+    """Yield preview frames (at most one per PREVIEW_EVERY s) and move the progress bar until done."""
+    last_sent = 0.0
+    while job.running():
+        snap = job.wait(PREVIEW_EVERY)
+        if snap is None:
+            continue
+        stage, fraction, frame = snap
+        progress(min(max(fraction, 0.0), 1.0), desc=STAGES.get(stage, stage))
+        if frame is not None and time.monotonic() - last_sent >= PREVIEW_EVERY:
+            last_sent = time.monotonic()
+            yield frame, gr.skip(), gr.skip()
+    if _is_cancelled(job.error):
+        raise gr.Error("Render cancelled.", title="Cancelled")
+
+
+def _is_cancelled(err: BaseException | None) -> bool:
+    try:
+        from birdanim.service import Cancelled
+    except ImportError:
+        return False
+    return isinstance(err, Cancelled)
+
+
+def example_render(service):
+    """The examples' function (cached lazily): detect, crop and render with the default settings."""
+
+    @friendly
+    def run(path, progress=gr.Progress()):
+        photo = service.load_photo(path)
+        boxes = service.detect(photo)
+        box = boxes[0] if boxes else None
+        work = new_work_dir()
+        params = RenderParams(frames=300, fps=30, cutoff=min(7, num_ws_of(service) - 1), strength=1.0,
+                              quality="fast", seed=0, in_scene=False, gif=False)
+        job = RenderJob(service, photo, box, params, work, threading.Event())
+        try:
+            job.start()
+            for _ in _stream_progress(job, progress):
+                pass
+            if job.error is not None:
+                raise job.error
+            return service.crop(photo, box), str(job.result.mp4_path)
+        finally:
+            job.stop()
+            shutil.rmtree(work, ignore_errors=True)
+
+    return run
+
+
+def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
+    on_photo, on_pick, on_slide, render, cancel = animate_handlers(service, cancels)
+    num_ws = num_ws_of(service)
+    boxes = gr.State([])
+    with gr.Row():
+        with gr.Column(scale=1):
+            photo = PhotoInput(label="Your bird photo", type="filepath", image_mode=None,
+                               sources=["upload", "webcam", "clipboard"], height=320, elem_id="photo")
+            which = gr.Dropdown(label="Which bird", choices=[], visible=False, interactive=True)
+            with gr.Accordion("Adjust the crop", open=False):
+                cx = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, x (% of width)")
+                cy = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, y (% of height)")
+                size = gr.Slider(1, 100, value=50, step=0.5, label="Bird size (% of the longer side)")
+            crop = gr.Image(label="Crop that will fly", type="pil", height=200, interactive=False, format="png")
+        with gr.Column(scale=1):
+            with gr.Row():
+                cutoff = gr.Slider(1, num_ws - 1, value=min(7, num_ws - 1), step=1, label="Style-mix cutoff layer",
+                                   info="layers below come from the wing-beat poses; lower = stronger pose")
+                strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Pose strength")
+            with gr.Row():
+                frames = gr.Slider(2, 600, value=300, step=1, label="Frames")
+                fps = gr.Slider(5, 60, value=30, step=1, label="Frames per second")
+            with gr.Row():
+                quality = gr.Radio(["fast", "balanced", "best"], value="fast", label="Projection quality",
+                                   info="better = closer to your bird, slower")
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            with gr.Row():
+                in_scene = gr.Checkbox(label="In the photo (paste back into the scene)")
+                gif = gr.Checkbox(label="Also make a GIF")
+            with gr.Row():
+                render_btn = gr.Button("Render", variant="primary", elem_id="render-btn")
+                cancel_btn = gr.Button("Cancel", variant="stop")
+            preview = gr.Image(label="Frames as they render", type="numpy", height=256, interactive=False)
+            video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True,
+                             interactive=False, elem_id="result-video")
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+    light = dict(concurrency_limit=2, concurrency_id="light")
+    photo.change(on_photo, [photo], [boxes, which, cx, cy, size, crop], api_name="detect", **light)
+    which.input(on_pick, [photo, which, boxes], [cx, cy, size, crop], api_visibility="private", **light)
+    for s in (cx, cy, size):
+        s.release(on_slide, [photo, cx, cy, size], [crop], api_visibility="private", trigger_mode="always_last",
+                  **light)
+    render_event = render_btn.click(
+        render, [photo, cx, cy, size, cutoff, frames, fps, quality, seed, strength, in_scene, gif],
+        [preview, video, downloads], api_name="animate", concurrency_limit=1, concurrency_id="render",
+    )
+    cancel_btn.click(cancel, None, None, cancels=[render_event], queue=False, api_name="cancel")
+    examples = sorted(EXAMPLES_DIR.glob("*.jpg")) + sorted(EXAMPLES_DIR.glob("*.png"))
+    if examples:
+        gr.Examples([[str(p)] for p in examples], inputs=[photo], outputs=[crop, video], fn=example_render(service),
+                    cache_examples=True, cache_mode="lazy", label="Try an example (made by the project's generator)")
+    return AnimateTab(photo, render_btn, video)
+
+
+# ================================================================== tab: Random birds
+
+
+def build_random_tab(service, animate: AnimateTab, tabs: gr.Tabs) -> tuple[gr.State, gr.State]:
+    """Returns (the gallery's seeds, its psi) for the similarity tab."""
+    with gr.Row():
+        seed = gr.Number(value=0, precision=0, minimum=0, label="First seed")
+        count = gr.Slider(1, MAX_GALLERY, value=8, step=1, label="How many birds")
+        psi = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Truncation psi", info="lower = more typical birds")
+        go = gr.Button("Generate", variant="primary")
+    gallery = gr.Gallery(label="Click a bird to animate it", columns=8, height="auto", format="png",
+                         object_fit="contain", interactive=False, elem_id="random-gallery")
+    seeds_state, psi_state = gr.State([]), gr.State(0.7)
+
+    @friendly
+    def generate(first, n, psi_):
+        seeds = list(range(int(first), int(first) + int(n)))
+        imgs = service.random_birds(seeds, psi=float(psi_))
+        return [(im, f"seed {s}") for im, s in zip(imgs, seeds)], seeds, float(psi_)
+
+    def send(items, evt: gr.SelectData):
+        if not items or evt.index is None:
+            return gr.skip(), gr.skip()
+        item = items[evt.index]
+        path = item[0] if isinstance(item, (tuple, list)) else item
+        return path, gr.Tabs(selected="animate")
+
+    go.click(generate, [seed, count, psi], [gallery, seeds_state, psi_state], api_name="random_birds",
+             concurrency_limit=2, concurrency_id="light")
+    gallery.select(send, [gallery], [animate.photo, tabs], api_visibility="private", queue=False)
+    return seeds_state, psi_state
+
+
+# ================================================================== tab: Latent similarity
+
+
+def build_similarity_tab(service, gallery_seeds: gr.State, gallery_psi: gr.State) -> None:
+    from birdanim.plots import similarity_figure
+
+    with gr.Row():
+        seeds_text = gr.Textbox(value="0-7", label="Seeds", info="e.g. 0-7 or 3, 9, 12 (at most 16)")
+        psi = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Truncation psi")
+        use_gallery = gr.Checkbox(label="Use the birds of the Random-birds gallery instead")
+        go = gr.Button("Compare", variant="primary")
+    heatmap = gr.Image(label="Cosine similarity of the birds' w vectors", type="numpy", interactive=False,
+                       format="png")
+    table = gr.Dataframe(label="Similarity matrix", interactive=False)
+
+    @friendly
+    def compare(text, psi_, use_g, g_seeds, g_psi):
+        if use_g:
+            if not g_seeds:
+                raise gr.Error("The gallery is empty: generate some birds in the Random-birds tab first.")
+            seeds, psi_ = list(g_seeds)[:MAX_SIM_SEEDS], g_psi
+        else:
+            seeds = uh.parse_seeds(text, MAX_SIM_SEEDS)
+        if len(seeds) < 2:
+            raise gr.Error("Give at least two seeds to compare.")
+        sim, thumbs = service.similarity(seeds, psi=float(psi_))
+        labels = [f"seed {s}" for s in seeds]
+        fig = similarity_figure(np.asarray(sim), list(thumbs), labels, title=f"psi = {float(psi_):.2f}")
+        import pandas as pd
+
+        table = pd.DataFrame(np.round(np.asarray(sim, dtype=float), 3), columns=labels)
+        table.insert(0, "", labels)
+        return fig, table
+
+    go.click(compare, [seeds_text, psi, use_gallery, gallery_seeds, gallery_psi], [heatmap, table],
+             api_name="similarity", concurrency_limit=2, concurrency_id="light")
+
+
+# ================================================================== tab: Style mixing
+
+
+def build_mixing_tab(service) -> None:
+    num_ws = num_ws_of(service)
+    with gr.Row():
+        rows = gr.Textbox(value="0-3", label="Row seeds (give the coarse layers: pose, shape)")
+        cols = gr.Textbox(value="10-13", label="Column seeds (give the fine layers: colours, texture)")
+    with gr.Row():
+        cutoff = gr.Slider(1, num_ws - 1, value=min(7, num_ws - 1), step=1, label="Cutoff layer")
+        psi = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Truncation psi")
+        go = gr.Button("Mix", variant="primary")
+    grid = gr.Image(label="Style-mixing grid", type="numpy", interactive=False, format="png")
+
+    @friendly
+    def mix(r, c, k, psi_):
+        return service.mixing_grid(uh.parse_seeds(r, MAX_MIX_SEEDS), uh.parse_seeds(c, MAX_MIX_SEEDS),
+                                   cutoff=int(k), psi=float(psi_))
+
+    go.click(mix, [rows, cols, cutoff, psi], [grid], api_name="mixing", concurrency_limit=2, concurrency_id="light")
+
+
+# ================================================================== tab: About
+
+ABOUT = """
+### How it works
+1. **Find the bird.** A YOLOv8 detector finds birds in your photo; the largest is cut out as a square
+   crop framed like the training photos (you can pick another bird or move the crop by hand).
+2. **Project it into the GAN.** A StyleGAN2-ADA-style generator trained on cropped bird photos has a
+   latent space W+ (one 512-number vector per synthesis layer). An encoder gives a first guess and a
+   short optimisation refines it until the generator draws a bird close to yours.
+3. **Borrow a wing-beat.** About ten *target poses* (latents of birds with their wings at different
+   points of a beat) lend their coarse layers (below the *cutoff*) to your bird's latents, which keep
+   the fine layers: colours and texture. This is *style mixing*.
+4. **Interpolate and render.** Smooth interpolation between the mixed keyframes gives a loop of
+   frames; the generator renders each one and ffmpeg writes an H.264 MP4.
+
+### Your photos
+Uploads and the videos made from them are used only to answer your request. The app deletes its
+per-request files as soon as the result is handed over, and gradio's copies of uploads and results
+are deleted at most about 20 minutes later (`delete_cache`); nothing is logged or kept.
+
+**The videos are synthetic:** every frame is drawn by a neural network. They show a bird *like* yours
+in a made-up flight, not footage of your bird.
+
+### Licences
+- Code: MIT (this project).
+- Training data: CUB-200-2011 (Caltech-UCSD Birds, research and non-commercial use only) and
+  Kaggle BIRDS-525 (CC0). The trained weights inherit CUB's research-only terms.
+- Detector: Ultralytics YOLOv8 (AGPL-3.0), COCO-pretrained.
+- Perceptual features: EfficientNet-Lite (Apache-2.0), ImageNet-pretrained.
+"""
+
+
+def model_card(weights: str | None) -> str:
+    """The model card's numbers (weights/meta.json) and the card text (weights/README.md), if present."""
+    from birdanim.checkpoint import CheckpointError, default_weights, load_meta, resolve
+
+    src = weights or default_weights()
+    parts = ["### The model", uh.model_card_table(load_meta(src))]
+    try:
+        card = resolve(src, "README.md").read_text(encoding="utf-8", errors="replace")
+        parts.append(_strip_front_matter(card))
+    except (CheckpointError, OSError):
+        parts.append("_No model card text (`weights/README.md`) found._")
+    return "\n\n".join(parts)
+
+
+def _strip_front_matter(text: str) -> str:
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            return text[end + 4 :].lstrip()
+    return text
+
+
+def build_about_tab(weights: str | None) -> None:
+    gr.Markdown(model_card(weights), elem_classes=["about-card"])
+    gr.Markdown(ABOUT)
+
+
+# ================================================================== the whole app
+
+
+def build_demo(service, weights: str | None = None) -> gr.Blocks:
+    """The app's Blocks around `service` (an Animator or anything with its methods); not launched."""
+    cancels = CancelBoard()
+    with gr.Blocks(title="birdanim: make a bird photo fly", delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown("# birdanim\nUpload a still photo of a bird and get back a video of it flying.")
+        with gr.Tabs(selected="animate") as tabs:
+            with gr.Tab("Animate", id="animate"):
+                animate = build_animate_tab(service, cancels)
+            with gr.Tab("Random birds", id="random"):
+                seeds_state, psi_state = build_random_tab(service, animate, tabs)
+            with gr.Tab("Latent similarity", id="similarity"):
+                build_similarity_tab(service, seeds_state, psi_state)
+            with gr.Tab("Style mixing", id="mixing"):
+                build_mixing_tab(service)
+            with gr.Tab("About", id="about"):
+                build_about_tab(weights)
+    return demo
+
+
+def configure_queue(demo: gr.Blocks) -> gr.Blocks:
+    """Renders run one at a time (2 cores); light tabs have their own concurrency group."""
+    return demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
+
+
+def server_address() -> tuple[str, int]:
+    """127.0.0.1:7860 locally; all interfaces on a Hugging Face Space (SPACE_ID is set there)."""
+    host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
+    return host, int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from birdanim.device import set_cpu_threads
+    from birdanim.service import Animator
+
+    set_cpu_threads()
+    weights = os.environ.get("BIRDANIM_WEIGHTS") or None
+    service = Animator(weights=weights)
+    t0 = time.perf_counter()
+    service.warmup()
+    log.info("warm-up took %.1f s", time.perf_counter() - t0)
+    demo = configure_queue(build_demo(service, weights))
+    host, port = server_address()
+    demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS, show_error=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""The Gradio app: builds without launching; served on 127.0.0.1 and driven through gradio_client.
+
+The fast tests run the real app.py UI around a tiny stand-in service (tests/_app_fakes.py: real
+frames from a 32 px generator, real H.264 MP4s, real photo loading; no detector or projection).
+The end-to-end test at the bottom uses the real birdanim.service.Animator on tiny weights.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+import app  # noqa: E402
+from _app_fakes import FakeAnimator, bird_photo  # noqa: E402
+from birdanim.detect import Box  # noqa: E402
+from birdanim.video import probe  # noqa: E402
+
+ANIMATE_DEFAULTS = dict(cx=50, cy=50, size=40, cutoff=3, frames=16, fps=8, quality="fast", seed=0, strength=1.0,
+                        in_scene=False, gif=False)
+
+
+def animate_args(photo, **kw):
+    a = {**ANIMATE_DEFAULTS, **kw}
+    return (photo, a["cx"], a["cy"], a["size"], a["cutoff"], a["frames"], a["fps"], a["quality"], a["seed"],
+            a["strength"], a["in_scene"], a["gif"])
+
+
+# ------------------------------------------------------------------ building
+
+
+def test_build_demo_does_not_launch_and_has_every_tab_and_endpoint():
+    demo = app.build_demo(FakeAnimator())
+    assert not demo.is_running
+    api_names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
+    assert {"detect", "animate", "cancel", "random_birds", "similarity", "mixing"} <= api_names
+    tab_ids = {b.id for b in demo.blocks.values() if isinstance(b, gr.Tab)}
+    assert tab_ids == {"animate", "random", "similarity", "mixing", "about"}
+    assert demo.delete_cache == app.DELETE_CACHE
+
+
+def test_render_runs_alone_and_light_tabs_have_their_own_group():
+    demo = app.configure_queue(app.build_demo(FakeAnimator()))
+    by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert by_name["animate"].concurrency_limit == 1
+    assert by_name["animate"].concurrency_id == "render"
+    for name in ("detect", "random_birds", "similarity", "mixing"):
+        assert by_name[name].concurrency_id == "light"
+    assert demo._queue.max_size == app.QUEUE_SIZE
+
+
+def test_cutoff_slider_spans_the_generators_layers():
+    fake = FakeAnimator()
+    demo = app.build_demo(fake)
+    cutoffs = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and "utoff" in (b.label or "")]
+    assert cutoffs and all(s.minimum == 1 and s.maximum == fake.num_ws - 1 for s in cutoffs)
+
+
+def test_about_tab_reads_the_model_card(tmp_path):
+    (tmp_path / "meta.json").write_text('{"kimg": 812.0, "metrics": {"fd_lite2": 41.5}}')
+    (tmp_path / "README.md").write_text("---\nlicense: other\n---\n# Card\nTrained for 30 CPU-hours.\n")
+    text = app.model_card(str(tmp_path))
+    assert "| Images seen (thousands) | 812 |" in text and "| fd_lite2 | 41.5 |" in text
+    assert "Trained for 30 CPU-hours." in text and "license: other" not in text
+    assert "_No model card text" in app.model_card(str(tmp_path / "missing"))
+
+
+# ------------------------------------------------------------------ served, with the stand-in service
+
+
+@pytest.fixture(scope="module")
+def served():
+    fake = FakeAnimator()
+    demo = app.configure_queue(app.build_demo(fake))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    client = gradio_client.Client(url, verbose=False)
+    yield fake, client, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    return make_bad_and_odd_photos(d)
+
+
+def make_bad_and_odd_photos(d: Path) -> dict[str, Path]:
+    """Uploads a user might send: bad ones the app must refuse clearly, odd ones it must accept."""
+    ok = bird_photo(d / "ok.png")
+    rgb = np.asarray(Image.open(ok).convert("RGB"))
+    (d / "notes.txt").write_text("this is not an image")
+    (d / "empty.png").write_bytes(b"")
+    (d / "corrupt.jpg").write_bytes(_jpeg_bytes(rgb)[:300])  # cut off after the header
+    Image.fromarray(rgb[:20, :20]).save(d / "tiny.png")
+    Image.fromarray(rgb).convert("RGBA").save(d / "rgba.png")
+    Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg")
+    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(d / "grey16.png")
+    exif = Image.Exif()
+    exif[274] = 6  # rotate 90 degrees on display
+    Image.fromarray(rgb).save(d / "rotated.jpg", exif=exif)
+    _huge_png(d / "huge.png", 20000, 20000)
+    return {p.stem: p for p in d.iterdir()}
+
+
+def _jpeg_bytes(rgb: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _huge_png(path: Path, w: int, h: int) -> None:
+    """A valid w x h greyscale PNG of zeros, streamed (never held in memory; ~0.4 MB on disk)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = bytes(w + 1)  # filter byte 0 + w zero pixels
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def detect(client, path):
+    return client.predict(gradio_client.handle_file(str(path)), api_name="/detect")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("notes", "not an image"), ("empty", "empty"), ("corrupt", "corrupt|truncated|not an image"), ("tiny", "at least"), ("huge", "too large|MP"),
+])
+def test_bad_uploads_get_a_clear_message_and_the_app_stays_up(served, photos, name, message):
+    _, client, _ = served
+    with pytest.raises(gradio_client.exceptions.AppError, match=message):
+        detect(client, photos[name])
+    state = detect(client, photos["ok"])  # the next request is served normally
+    assert state[1:4] == (50.0, 50.0, 40.0)
+
+
+@pytest.mark.parametrize("name", ["rgba", "cmyk", "grey16", "rotated"])
+def test_odd_but_valid_photos_are_accepted(served, photos, name):
+    _, client, _ = served
+    dropdown, cx, cy, size, crop = detect(client, photos[name])
+    assert (cx, cy, size) == (50.0, 50.0, 40.0)
+    assert Image.open(crop).size == (32, 32)
+
+
+def test_rotated_photo_is_upright_before_detection(served, photos):
+    fake, client, _ = served
+    seen = []
+    real_detect = fake.detect
+    fake.detect = lambda photo: seen.append(photo.size) or real_detect(photo)
+    try:
+        detect(client, photos["rotated"])
+    finally:
+        fake.detect = real_detect
+    assert seen == [(240, 320)]  # stored 320x240 with EXIF orientation 6
+
+
+def test_no_bird_gives_a_centred_crop_and_many_birds_a_choice(served, photos):
+    fake, client, _ = served
+    try:
+        fake.boxes = []
+        dropdown, cx, cy, size, _ = detect(client, photos["ok"])
+        assert (cx, cy, size) == (50.0, 50.0, 75.0) and dropdown["visible"] is False
+        fake.boxes = [Box(10, 10, 110, 90, 0.9), Box(200, 100, 260, 160, 0.8), Box(0, 150, 40, 190, 0.5)]
+        dropdown, cx, cy, size, _ = detect(client, photos["ok"])
+        assert dropdown["visible"] is True and len(dropdown["choices"]) == 3
+        assert (cx, cy) == (pytest.approx(18.8, abs=0.05), pytest.approx(20.8, abs=0.05))
+    finally:
+        fake.boxes = None
+
+
+def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photos):
+    _, client, _ = served
+    before = set(app.WORK_ROOT.iterdir()) if app.WORK_ROOT.exists() else set()
+    preview, video, files = client.predict(*animate_args(gradio_client.handle_file(str(photos["ok"])), gif=True),
+                                           api_name="/animate")
+    mp4 = video["video"] if isinstance(video, dict) else video
+    info = probe(mp4)
+    assert (info["codec"], info["pix_fmt"], info["frames"], info["fps"]) == ("h264", "yuv420p", 16, 8.0)
+    assert sorted(Path(f).suffix for f in files) == [".gif", ".mp4"]
+    assert set(app.WORK_ROOT.iterdir()) <= before  # the request's own folder is gone
+
+
+def test_animate_without_a_photo_says_so(served):
+    _, client, _ = served
+    with pytest.raises(gradio_client.exceptions.AppError, match="Upload a photo"):
+        client.predict(*animate_args(None), api_name="/animate")
+
+
+def test_cancel_stops_the_render_thread(served, photos):
+    fake, client, _ = served
+    batches = []
+    fake.slow = 0.15  # 600 frames / 8 per batch = 75 batches = ~11 s if not cancelled
+    real_tick = fake.animate
+
+    def counting_animate(*a, progress=None, **k):
+        def p(stage, fraction, frame):
+            if stage == "render":
+                batches.append(fraction)
+            if progress:
+                progress(stage, fraction, frame)
+        return real_tick(*a, progress=p, **k)
+
+    fake.animate = counting_animate
+    try:
+        job = client.submit(*animate_args(gradio_client.handle_file(str(photos["ok"])), frames=600),
+                            api_name="/animate")
+        t0 = time.monotonic()
+        while len(batches) < 3 and time.monotonic() - t0 < 30:
+            time.sleep(0.05)
+        assert batches, "the render never started"
+        client.predict(api_name="/cancel")
+        time.sleep(1.0)
+        n = len(batches)
+        time.sleep(1.0)
+        assert len(batches) == n < 75  # stopped, well before the end
+        assert not job.status().success
+    finally:
+        fake.animate, fake.slow = real_tick, 0.0
+        time.sleep(0.5)
+    state = detect(client, photos["ok"])  # still serving
+    assert state[1] == 50.0
+
+
+def test_light_tabs(served):
+    _, client, _ = served
+    gallery = client.predict(3, 4, 0.7, api_name="/random_birds")
+    assert [g["caption"] for g in gallery] == ["seed 3", "seed 4", "seed 5", "seed 6"]
+    heatmap, table = client.predict("0-4", 0.7, False, api_name="/similarity")
+    data = np.array([row[1:] for row in table["data"]], dtype=float)
+    assert data.shape == (5, 5) and np.allclose(np.diag(data), 1.0, atol=1e-3) and np.allclose(data, data.T)
+    assert Image.open(heatmap).size[0] > 300
+    grid = Image.open(client.predict("0-1", "5-7", 3, 0.7, api_name="/mixing"))
+    assert grid.size == (3 * 32 + 2 * 2, 2 * 32 + 2)
+    with pytest.raises(gradio_client.exceptions.AppError, match="cannot read"):
+        client.predict("zero-seven", 0.7, False, api_name="/similarity")
