@@ -1,5 +1,6 @@
 """Tiny generator and poses shared by the animation tests (32 px, fixed seeds, fast on a CPU)."""
 
+import pytest
 import torch
 
 from birdanim.models.stylegan2 import Generator, GeneratorConfig
@@ -20,3 +21,13 @@ def tiny_poses(G, k: int = 5, seed: int = 1) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         return G.mapping(torch.randn(k, G.z_dim, generator=g))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run faster on one thread, and far faster while another process loads the CPU
+    (two OpenMP threads on two busy cores wait on each other: measured 6x slower)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from _anim_tiny import tiny_generator, tiny_poses
+from _anim_tiny import one_thread, tiny_generator, tiny_poses  # noqa: F401 (autouse fixture)
 
 from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
 

@@ -1,0 +1,210 @@
+"""Project a photo into the generator's W+ space: a pure function, no I/O.
+
+    ws = project(G, target)                         # target [1, 3, H, W] in [-1, 1] -> [1, num_ws, w_dim]
+    res = projection(G, target, quality="best")     # Projection(ws, G_tuned, losses)
+
+Stages (each optional, sizes set by the quality preset):
+1. W: optimise one w shared by all layers, from the encoder's prediction (its layer mean) or w_avg.
+   Noise is added to w early on (a ramp that decays to zero) so the search does not stall.
+2. W+: optimise every layer's w separately, from stage 1's result (or the encoder's ws).
+3. PTI (pivotal tuning, "best" only): fine-tune a *copy* of the synthesis network for a few steps
+   so it reproduces this bird exactly at the found ws. The caller renders with the tuned copy.
+
+Loss = perceptual distance in frozen EfficientNet-Lite0 features (birdanim.features) at `loss_res`
++ `pixel_weight` x mean squared pixel error at `loss_res`
++ `wplus_reg` x spread of the W+ rows around their mean (keeps the ws near W, so style mixing with
+  poses behaves like mixing two generated birds).
+Learning rate: linear warm-up over the first 5% of steps, cosine ramp-down over the last 25%.
+Noise inputs are not optimised: frames are rendered with noise_mode="const", so the generator's
+fixed noise is part of the image and no noise regularisation is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    w_steps: int = 0  # stage 1 steps (one shared w)
+    wplus_steps: int = 30  # stage 2 steps (per-layer ws)
+    pti_steps: int = 0  # stage 3 steps fine-tuning a copy of G (0: no PTI)
+    lr: float = 0.05  # Adam learning rate for w / ws (W space units, w_std ~ 1..20 for trained G)
+    pti_lr: float = 3e-4  # Adam learning rate of the generator copy during PTI
+    loss_res: int = 128  # side in pixels at which the losses are computed (the crop is resized to it)
+    pixel_weight: float = 1.0  # weight of the MSE pixel loss (images in [-1, 1])
+    wplus_reg: float = 0.01  # weight of the penalty on W+ rows drifting apart (per element, squared)
+    w_noise: float = 0.05  # initial w noise as a fraction of w_std; decays to 0 at 75% of stage 1
+    warmup: float = 0.05  # fraction of steps for the linear lr warm-up
+    rampdown: float = 0.25  # fraction of steps for the cosine lr ramp-down
+
+
+PRESETS = {
+    # fast: the whole job in seconds on a 2-core CPU; relies on the encoder for a good start.
+    "fast": ProjectorConfig(w_steps=0, wplus_steps=12, lr=0.03, loss_res=128),
+    "balanced": ProjectorConfig(w_steps=40, wplus_steps=60, loss_res=128),
+    "best": ProjectorConfig(w_steps=100, wplus_steps=150, pti_steps=40, loss_res=192),
+}
+NO_ENCODER_W_STEPS = {"fast": 10}  # without an encoder, "fast" first searches W from w_avg
+
+
+@dataclass
+class Projection:
+    ws: torch.Tensor  # [1, num_ws, w_dim], detached
+    G_tuned: torch.nn.Module | None = None  # PTI's fine-tuned copy of G (None without PTI)
+    losses: list[float] = field(default_factory=list)  # total loss at every step, all stages
+
+
+ProgressFn = Callable[[float, float], None]  # (fraction done 0..1, current loss)
+
+
+def lr_at(step: int, total: int, base: float, warmup: float, rampdown: float) -> float:
+    """Warm-up then flat then cosine ramp-down; step in [0, total)."""
+    t = step / max(1, total)
+    up = min(1.0, t / warmup) if warmup > 0 else 1.0
+    down = 0.5 - 0.5 * math.cos(math.pi * min(1.0, (1.0 - t) / rampdown)) if rampdown > 0 else 1.0
+    return base * up * down
+
+
+class Loss:
+    """Perceptual + pixel loss against one target, with the target's features computed once."""
+
+    def __init__(self, target: torch.Tensor, features, loss_res: int, pixel_weight: float):
+        # target: [1, 3, H, W] in [-1, 1]; features: a birdanim.features network (or None: pixels only);
+        # loss_res: side in pixels for both losses; pixel_weight: weight of the MSE term.
+        self.features, self.res, self.pixel_weight = features, loss_res, pixel_weight
+        self.target = self.resize(target.float())
+        with torch.no_grad():
+            self.target_feats = features.forward_features(self.target) if features is not None else None
+
+    def resize(self, img: torch.Tensor) -> torch.Tensor:
+        if img.shape[-1] == self.res and img.shape[-2] == self.res:
+            return img
+        return F.interpolate(img, size=(self.res, self.res), mode="bilinear", antialias=True, align_corners=False)
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        from birdanim.features import perceptual_distance
+
+        x = self.resize(img)
+        loss = self.pixel_weight * (x - self.target).square().mean()
+        if self.features is not None:
+            loss = loss + perceptual_distance(self.features.forward_features(x), self.target_feats).mean()
+        return loss
+
+
+@torch.no_grad()
+def w_stats(G, n: int = 2000, seed: int = 0) -> tuple[torch.Tensor, float]:
+    """w_avg [w_dim] and w_std (root of the summed per-dimension variance) from n mapped samples."""
+    device = next(G.parameters()).device
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    w = G.mapping(z)[:, 0]
+    return w.mean(0), float(w.var(0).sum().sqrt())
+
+
+def _optimise_ws(synth, ws_init, loss_fn, steps, cfg: ProjectorConfig, w_std, num_ws, gen, log, progress, shared: bool):
+    """Adam on w ([1, 1, w_dim], broadcast to all layers) when `shared`, else on ws ([1, num_ws, w_dim])."""
+    var = ws_init.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([var], lr=cfg.lr, betas=(0.9, 0.999))
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, cfg.lr, cfg.warmup, cfg.rampdown)
+        ws = var.expand(-1, num_ws, -1) if shared else var
+        if shared and cfg.w_noise > 0:  # decaying exploration noise (NVlabs-style ramp, squared decay)
+            scale = w_std * cfg.w_noise * max(0.0, 1.0 - step / (0.75 * steps)) ** 2
+            ws = ws + torch.randn(var.shape, generator=gen).to(var.device) * scale
+        loss = loss_fn(synth(ws, noise_mode="const"))
+        if not shared and cfg.wplus_reg > 0:
+            loss = loss + cfg.wplus_reg * (ws - ws.mean(1, keepdim=True)).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        log(loss.item(), progress)
+    return var.detach()
+
+
+def _pivotal_tuning(G, ws, loss_fn, cfg: ProjectorConfig, log, progress) -> torch.nn.Module:
+    """Fine-tune a copy of G's synthesis network so that it reproduces the target at ws."""
+    G_tuned = copy.deepcopy(G).train().requires_grad_(False)
+    G_tuned.synthesis.requires_grad_(True)
+    opt = torch.optim.Adam(G_tuned.synthesis.parameters(), lr=cfg.pti_lr)
+    for step in range(cfg.pti_steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg.pti_steps, cfg.pti_lr, cfg.warmup, cfg.rampdown)
+        loss = loss_fn(G_tuned.synthesis(ws, noise_mode="const"))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        log(loss.item(), progress)
+    return G_tuned.eval().requires_grad_(False)
+
+
+def resolve_config(quality: str, has_start: bool, steps: int | None) -> ProjectorConfig:
+    if quality not in PRESETS:
+        raise ValueError(f"quality must be one of {sorted(PRESETS)}, got {quality!r}")
+    cfg = PRESETS[quality]
+    if not has_start and quality in NO_ENCODER_W_STEPS:
+        cfg = replace(cfg, w_steps=NO_ENCODER_W_STEPS[quality])
+    if steps is not None:  # override: total W + W+ steps, split in the preset's proportion
+        total = max(1, cfg.w_steps + cfg.wplus_steps)
+        w_steps = round(steps * cfg.w_steps / total)
+        cfg = replace(cfg, w_steps=w_steps, wplus_steps=steps - w_steps)
+    return cfg
+
+
+def projection(
+    G: torch.nn.Module,  # a birdanim generator (mapping + synthesis), frozen
+    target: torch.Tensor,  # [1, 3, H, W] in [-1, 1], ideally H = W = G.img_resolution
+    *,
+    quality: str = "fast",  # "fast" | "balanced" | "best" (see PRESETS)
+    init_ws: torch.Tensor | None = None,  # [1, num_ws, w_dim] start (overrides the encoder)
+    encoder: torch.nn.Module | None = None,  # birdanim.encoder.WEncoder: predicts the start ws
+    steps: int | None = None,  # override the preset's W + W+ step count
+    seed: int = 0,  # seeds the w-noise ramp: same inputs + seed -> same ws
+    progress: ProgressFn | None = None,
+    features: torch.nn.Module | None = None,  # birdanim.features network; None loads Lite0 once per call
+    config: ProjectorConfig | None = None,  # full control (overrides quality and steps)
+) -> Projection:
+    """Find ws (and, for "best", a tuned G copy) that make G reproduce `target`."""
+    device = next(G.parameters()).device
+    if target.dim() != 4 or target.shape[:2] != (1, 3):
+        raise ValueError(f"target must be [1, 3, H, W] in [-1, 1], got {tuple(target.shape)}")
+    target = target.to(device).float()
+    if features is None:
+        from birdanim.features import load_efficientnet_lite
+
+        features = load_efficientnet_lite(0, device)
+    if init_ws is None and encoder is not None:
+        with torch.no_grad():
+            init_ws = encoder(F.interpolate(target, size=(encoder.input_res,) * 2, mode="bilinear", antialias=True))
+    cfg = config or resolve_config(quality, init_ws is not None, steps)
+    w_avg, w_std = w_stats(G)
+    loss_fn = Loss(target, features, min(cfg.loss_res, G.img_resolution), cfg.pixel_weight)
+    gen = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    total = max(1, cfg.w_steps + cfg.wplus_steps + cfg.pti_steps)
+
+    def log(loss: float, cb: ProgressFn | None) -> None:
+        losses.append(loss)
+        if cb is not None:
+            cb(len(losses) / total, loss)
+
+    ws = init_ws.to(device).float() if init_ws is not None else w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+    synth = G.synthesis
+    if cfg.w_steps > 0:
+        w = _optimise_ws(synth, ws.mean(1, keepdim=True), loss_fn, cfg.w_steps, cfg, w_std, G.num_ws, gen, log, progress, True)
+        ws = w.expand(-1, G.num_ws, -1).clone()
+    if cfg.wplus_steps > 0:
+        ws = _optimise_ws(synth, ws, loss_fn, cfg.wplus_steps, cfg, w_std, G.num_ws, gen, log, progress, False)
+    G_tuned = _pivotal_tuning(G, ws, loss_fn, cfg, log, progress) if cfg.pti_steps > 0 else None
+    return Projection(ws=ws.detach(), G_tuned=G_tuned, losses=losses)
+
+
+def project(G, target, **kw) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] that make G reproduce target; see `projection` for the options."""
+    return projection(G, target, **kw).ws

@@ -1,0 +1,71 @@
+"""The projector lowers its loss on a tiny generator, deterministically, and PTI tunes a copy of G."""
+
+import pytest
+import torch
+from _anim_tiny import one_thread, tiny_generator  # noqa: F401 (autouse fixture)
+
+from birdanim.projector import PRESETS, ProjectorConfig, lr_at, project, projection, resolve_config
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_generator()
+
+
+@pytest.fixture(scope="module")
+def features():
+    from birdanim.features import load_efficientnet_lite
+
+    return load_efficientnet_lite(0)
+
+
+@pytest.fixture(scope="module")
+def target(G):
+    with torch.no_grad():  # a bird the generator can make: the projection should approach it
+        return G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(42)))
+
+
+def test_lr_schedule():
+    lrs = [lr_at(s, 100, 0.1, 0.05, 0.25) for s in range(100)]
+    assert lrs[0] == 0 and lrs[10] == pytest.approx(0.1) and lrs[99] < 0.001
+    assert all(a <= b + 1e-12 for a, b in zip(lrs[:5], lrs[1:6]))  # warm-up rises
+
+
+def test_projection_lowers_loss(G, target, features):
+    cfg = ProjectorConfig(w_steps=10, wplus_steps=10, lr=0.1, loss_res=32)
+    res = projection(G, target, config=cfg, features=features, seed=0)
+    assert res.ws.shape == (1, G.num_ws, G.w_dim) and not res.ws.requires_grad
+    assert len(res.losses) == 20 and res.G_tuned is None
+    assert sum(res.losses[-3:]) / 3 < 0.7 * sum(res.losses[:3]) / 3
+    with torch.no_grad():
+        start = (G.synthesis(G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)) - target).abs().mean()
+        end = (G.synthesis(res.ws) - target).abs().mean()
+    assert end < start
+    short = ProjectorConfig(w_steps=3, wplus_steps=2, loss_res=32)
+    a, b = (project(G, target, config=short, features=features, seed=0) for _ in range(2))
+    assert torch.allclose(a, b, atol=1e-5)  # deterministic for a seed
+
+
+def test_init_ws_and_pti(G, target, features):
+    init = G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+    cfg = ProjectorConfig(w_steps=0, wplus_steps=5, pti_steps=15, pti_lr=3e-3, loss_res=32)
+    res = projection(G, target, config=cfg, init_ws=init, features=features)
+    assert res.G_tuned is not None and res.G_tuned is not G
+    assert not any(p.requires_grad for p in G.parameters())  # the original G is untouched
+    pti = res.losses[5:]
+    assert pti[-1] < pti[0]
+    with torch.no_grad():
+        before = (G.synthesis(res.ws) - target).square().mean()
+        after = (res.G_tuned.synthesis(res.ws) - target).square().mean()
+    assert after < before
+
+
+def test_presets_and_errors(G, features):
+    assert resolve_config("fast", has_start=False, steps=None).w_steps > 0  # no encoder: search W first
+    assert resolve_config("fast", has_start=True, steps=None).w_steps == 0
+    assert resolve_config("balanced", True, 20).w_steps + resolve_config("balanced", True, 20).wplus_steps == 20
+    assert PRESETS["best"].pti_steps > 0
+    with pytest.raises(ValueError, match="quality"):
+        resolve_config("ultra", True, None)
+    with pytest.raises(ValueError, match="target"):
+        project(G, torch.zeros(3, 32, 32), features=features)
