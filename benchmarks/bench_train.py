@@ -1,0 +1,138 @@
+"""Training speed: images/s of one full iteration (G step + D step) for each D option and resolution,
+and where the time goes (G forward/backward, augmentation, feature network, D heads).
+
+    python benchmarks/bench_train.py                         # 128 and 256 px, projected and classic D
+    python benchmarks/bench_train.py --res 256 --d projected --feat-res 128 160 --steps 4
+
+Uses random images (speed does not depend on content). The machine is shared: numbers vary +-30%;
+the reference line (a fixed 3x3 conv) measured in the same run shows how busy the CPU was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+import torch.nn.functional as F
+
+from train.data import ImageDataset
+from train.presets import make_config
+from train.train import Dist, Trainer
+
+
+def reference_gflops(seconds: float = 2.0) -> float:
+    """Throughput of a dense 3x3 conv (batch 8, 64 ch, 64x64, channels_last): how fast the CPU is now."""
+    x = torch.randn(8, 64, 64, 64).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    F.conv2d(x, w, padding=1)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        F.conv2d(x, w, padding=1)
+        n += 1
+    return n * 2 * 9 * 64 * 64 * 64 * 64 * 8 / (time.perf_counter() - t0) / 1e9
+
+
+class Timer:
+    def __init__(self):
+        self.t: dict[str, float] = {}
+
+    def add(self, k, dt):
+        self.t[k] = self.t.get(k, 0.0) + dt
+
+
+def profile_step(tr: Trainer, timer: Timer) -> None:
+    """One G step + one D step, timed part by part (same work as Trainer.step)."""
+    cfg, n = tr.cfg, tr.batch_gpu
+    D = tr.D
+    projected = hasattr(D, "project")
+
+    def timed(name, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        timer.add(name, time.perf_counter() - t0)
+        return out
+
+    # G step
+    tr.G.requires_grad_(True)
+    D.requires_grad_(False)
+    tr.opt_G.zero_grad(set_to_none=True)
+    fake = timed("G fwd", lambda: tr._fakes(n, True))
+    aug = timed("augment", lambda: tr.augment(fake))
+    if projected:
+        feats = timed("feature net fwd", lambda: D.project(aug))
+        logits = timed("D heads fwd", lambda: torch.cat([h(f).flatten(1) for h, f in zip(D.heads, feats)], 1))
+    else:
+        logits = timed("D fwd", lambda: D(aug))
+    from train import loss as L
+
+    lossg = L.g_loss(logits, cfg.loss)
+    timed("G step backward (D/F + G)", lambda: lossg.backward())
+    timed("optimiser", lambda: tr.opt_G.step())
+    # D step
+    tr.G.requires_grad_(False)
+    D.requires_grad_(True)
+    tr.opt_D.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        fake = timed("G fwd", lambda: tr._fakes(n, False))
+    real = tr._reals()
+    both = timed("augment", lambda: torch.cat([tr.augment(fake), tr.augment(real)]))
+    if projected:
+        with torch.no_grad():
+            feats = timed("feature net fwd", lambda: D.project(both))
+        logits = timed("D heads fwd", lambda: torch.cat([h(f).flatten(1) for h, f in zip(D.heads, feats)], 1))
+    else:
+        logits = timed("D fwd", lambda: D(both))
+    lossd = L.d_loss(logits[n:], logits[:n], cfg.loss)
+    timed("D step backward", lambda: lossd.backward())
+    timed("optimiser", lambda: tr.opt_D.step())
+
+
+def bench(res: int, d: str, feat_res: int, batch: int, steps: int, feature_net) -> dict:
+    preset = "default" if d == "projected" else "classic"
+    cfg = make_config(preset, {"resolution": res, "feat_res": feat_res, "batch": batch, "aug_p": 0.3})
+    imgs = torch.randint(0, 256, (64, 3, res, res), dtype=torch.uint8)
+    tr = Trainer(cfg, torch.device("cpu"), Dist(torch.device("cpu")), ImageDataset.from_tensor(imgs), feature_net)
+    tr.step()  # warm-up (oneDNN primitive creation)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        tr.step()
+    whole = (time.perf_counter() - t0) / steps
+    timer = Timer()
+    for _ in range(max(1, steps // 2)):
+        profile_step(tr, timer)
+    total = sum(timer.t.values())
+    return {"img_s": batch / whole, "step_s": whole, "parts": {k: v / total for k, v in timer.t.items()}}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--res", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--d", nargs="+", default=["projected", "classic"], choices=["projected", "classic"])
+    ap.add_argument("--feat-res", type=int, nargs="+", default=[128])
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from birdanim.features import load_efficientnet_lite
+
+    lite0 = load_efficientnet_lite(0)
+    print(f"reference 3x3 conv before: {reference_gflops():.0f} GFLOP/s ({args.threads} threads)")
+    print(f"{'res':>4} {'D':>10} {'feat':>5} {'img/s':>7} {'s/step':>7}  where the time goes")
+    for res in args.res:
+        for d in args.d:
+            for fr in args.feat_res if d == "projected" else [0]:
+                r = bench(res, d, fr or 128, args.batch, args.steps, lite0)
+                parts = ", ".join(f"{k} {v:.0%}" for k, v in sorted(r["parts"].items(), key=lambda kv: -kv[1]))
+                print(f"{res:>4} {d:>10} {fr or '-':>5} {r['img_s']:7.2f} {r['step_s']:7.2f}  {parts}", flush=True)
+    print(f"reference 3x3 conv after: {reference_gflops():.0f} GFLOP/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Training loop on tiny data (32 px): steps are finite and learn, resume is exact, snapshots survive
+interruption, presets resolve."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from train import snapshot as S
+from train.data import ImageDataset
+from train.presets import make_config
+from train.train import Dist, Trainer, main, parse_args, resolve, train
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.set_num_threads(2)
+    from birdanim.features import load_efficientnet_lite
+
+    return load_efficientnet_lite(0)
+
+
+def tiny_data(n=16, res=32, seed=0) -> ImageDataset:
+    g = torch.Generator().manual_seed(seed)
+    return ImageDataset.from_tensor(torch.randint(0, 256, (n, 3, res, res), dtype=torch.uint8, generator=g))
+
+
+def _params(m):
+    return [p.detach().clone() for p in m.parameters()]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"d": "classic", "loss": "logistic", "r1_interval": 2}, {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0}],
+    ids=["projected", "classic-r1", "dcgan"],
+)
+def test_steps_are_finite_and_change_weights(overrides, lite0):
+    cfg = make_config("tiny", overrides)
+    tr = Trainer(cfg, CPU, Dist(CPU), tiny_data(), lite0)
+    g0, d0, e0 = _params(tr.G), _params(tr.D), _params(tr.G_ema)
+    for _ in range(2):
+        stats = tr.step()
+        assert all(torch.isfinite(torch.tensor(v)) for v in stats.values()), stats
+    if cfg.d == "classic" and cfg.arch == "stylegan2":
+        assert "r1" in stats  # lazy R1 ran on the 2nd step
+    assert tr.images_seen == 2 * cfg.batch
+    assert any(not torch.equal(a, b) for a, b in zip(g0, tr.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, tr.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(e0, tr.G_ema.parameters()))
+    if cfg.arch == "stylegan2":
+        assert tr.G.mapping.w_avg.abs().sum() > 0  # w_avg tracked
+
+
+def _run(tmp_path, argv, ds, lite0):
+    args, overrides = parse_args(["--outdir", str(tmp_path), "--no-progress", *argv])
+    cfg, run_dir, snap = resolve(args, overrides)
+    return train(cfg, CPU, Dist(CPU), tmp_path, run_dir, snap, None, False, dataset=ds, feature_net=lite0)
+
+
+def _final_state(run_dir: Path):
+    return S.load_snapshot(S.snapshot_of_run(run_dir))
+
+
+@pytest.mark.slow
+def test_resume_is_exact_and_keeps_images_and_p(tmp_path, lite0):
+    ds = tiny_data()
+    common = ["--preset", "tiny", "--snap-kimg", "0.008", "--aug-p", "0.3", "--ada-kimg", "0.05", "--ada-interval", "1"]
+    # A: 24 images straight. B: 16 images, stop, resume to 24.
+    assert _run(tmp_path / "a", [*common, "--kimg", "0.024"], ds, lite0) == 0
+    assert _run(tmp_path / "b", [*common, "--kimg", "0.016"], ds, lite0) == 0
+    run_b = tmp_path / "b" / "00000-tiny"
+    t16, s16 = _final_state(run_b)
+    assert s16["images_seen"] == 16
+    args, overrides = parse_args(["--outdir", str(tmp_path / "b"), "--resume", "latest", "--kimg", "0.024"])
+    cfg, run_dir, snap = resolve(args, overrides)
+    assert run_dir == run_b and snap.name == "snapshot-000000016"
+    tr = Trainer(cfg, CPU, Dist(CPU), ds, lite0)
+    tr.restore(*S.load_snapshot(snap))
+    assert tr.images_seen == 16 and float(tr.augment.p) == pytest.approx(s16["ada_p"])
+    assert s16["ada_p"] != 0.3  # p really moved during the first part, so restoring it matters
+    assert _run(tmp_path / "b", ["--resume", "latest", "--kimg", "0.024"], ds, lite0) == 0
+    ta, sa = _final_state(tmp_path / "a" / "00000-tiny")
+    tb, sb = _final_state(run_b)
+    assert sa["images_seen"] == sb["images_seen"] == 24
+    assert sa["ada_p"] == pytest.approx(sb["ada_p"])
+    for k in ta:
+        if k.startswith(("G.", "G_ema.", "D.")):
+            assert torch.allclose(ta[k].float(), tb[k].float(), atol=1e-5), k  # same as never stopping
+    log = [json.loads(line) for line in (run_b / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 7))  # the log continues where it stopped
+
+
+def _tiny_trainer(lite0):
+    return Trainer(make_config("tiny", {"d": "classic", "loss": "logistic"}), CPU, Dist(CPU), tiny_data(), lite0)
+
+
+def _save(tr, run_dir):
+    return S.save_snapshot(run_dir, tr.images_seen, tr.modules(), tr.optimizers(), tr.train_state())
+
+
+def test_interrupted_snapshot_write_keeps_previous(tmp_path, lite0, monkeypatch):
+    tr = _tiny_trainer(lite0)
+    tr.step()
+    first = _save(tr, tmp_path)
+    g_first = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    tr.step()
+
+    def killed(src, dst):  # the process dies after writing the temp folder, before the rename
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(S.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _save(tr, tmp_path)
+    monkeypatch.undo()
+    assert list((tmp_path / "snapshots").glob(".tmp-*"))  # the half-done write is there...
+    assert S.snapshot_of_run(tmp_path) == first  # ...and ignored: latest still names the complete one
+    tensors, state = S.load_snapshot(first)
+    assert state["images_seen"] == 4
+    for k, v in S.module_state(tensors, "G").items():
+        assert torch.equal(v, g_first[k])
+    # A newer snapshot folder whose tensors file is truncated (disk full, torn copy) is skipped too.
+    tr2 = _tiny_trainer(lite0)
+    tr2.step(), tr2.step(), tr2.step()
+    third = _save(tr2, tmp_path)
+    assert not list((tmp_path / "snapshots").glob(".tmp-*"))  # cleaned up by the next save
+    data = (third / S.TENSORS).read_bytes()
+    (third / S.TENSORS).write_bytes(data[: len(data) // 2])
+    assert S.snapshot_of_run(tmp_path) == first
+
+
+def test_optimizer_state_roundtrip(lite0):
+    tr = _tiny_trainer(lite0)
+    tr.step()
+    tensors, meta = S.flatten_optimizer("G", tr.opt_G)
+    sd = S.unflatten_optimizer("G", tensors, json.loads(json.dumps(meta)))
+    opt = torch.optim.Adam(tr.G.parameters())
+    opt.load_state_dict(sd)
+    orig = tr.opt_G.state_dict()
+    assert set(opt.state_dict()["state"]) == set(orig["state"])
+    for i, st in orig["state"].items():
+        for k, v in st.items():
+            assert torch.equal(opt.state_dict()["state"][i][k], v)
+
+
+def test_dry_run_prints_resolved_config(capsys, tmp_path):
+    assert main(["--preset", "tiny", "--batch", "6", "--outdir", str(tmp_path), "--dry-run"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["preset"] == "tiny" and cfg["batch"] == 6 and cfg["resolution"] == 32
+    assert not any(tmp_path.iterdir())  # a dry run creates nothing
+
+
+def test_bad_config_is_a_clear_error(capsys):
+    assert main(["--preset", "tiny", "--d", "nonsense", "--dry-run"]) == 2
+    assert "d must be one of" in capsys.readouterr().err

@@ -1,0 +1,118 @@
+"""Typed training configuration and its presets.
+
+A run's config = a preset, then explicit command-line overrides (each field below is a flag:
+`--batch 8`, `--feat-res 160`...). The resolved config is printed by `--dry-run` and written to the
+run folder as config.json; a resumed run takes it from its snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from train.data import DEFAULT_TRAIN_ZIPS
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "default"
+    # --- networks ---
+    arch: str = "stylegan2"  # "stylegan2" or "dcgan" (the baseline; 64 px, its own D, BCE loss)
+    resolution: int = 256  # training (= generator output) side in pixels
+    z_dim: int = 512  # StyleGAN2: GeneratorConfig fields (see birdanim/models/stylegan2.py)
+    w_dim: int = 512
+    mapping_layers: int = 2
+    channel_base: int = 2048
+    channel_max: int = 256
+    channel_min: int = 16
+    d: str = "projected"  # "projected" (frozen EfficientNet-Lite0 features) or "classic" (residual D + R1)
+    d_channel_base: int = 4096  # classic D width (DiscriminatorConfig.channel_base)
+    d_channel_max: int = 256
+    feat_res: int = 128  # projected D: images resized to this side for the feature network
+    ccm_channels: int = 32  # projected D: random CCM width of the finest scale (x2 per scale)
+    head_channels: int = 64  # projected D: base width of the trainable patch heads
+    dcgan_ngf: int = 64  # DCGAN widths
+    dcgan_ndf: int = 64
+    # --- optimisation ---
+    loss: str = "hinge"  # "hinge" (projected D) or "logistic" (non-saturating; classic D, DCGAN)
+    batch: int = 8  # images per step over all processes (CPU: img/s barely depends on it; small = more updates)
+    glr: float = 0.002  # Adam learning rates (equalised LR makes 2e-3 right for StyleGAN2)
+    dlr: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    r1_gamma: float = -1.0  # R1 weight for the classic D; < 0: heuristic 0.0002 * res^2 / batch
+    r1_interval: int = 16  # lazy R1: every this many D steps (0: no R1)
+    ema_kimg: float = 2.5  # G_ema half-life in thousands of images (0: G_ema = G)
+    ema_rampup: float = 0.05  # half-life <= this x images seen, so early G_ema is not stuck at init (0: off)
+    mixing: float = 0.9  # style-mixing probability per batch
+    # --- augmentation (ADA) ---
+    aug: str = "ada"  # "ada" (adaptive p), "fixed" (p = aug_p always) or "none"
+    aug_p: float = 0.0  # initial (ada) or constant (fixed) augmentation probability
+    ada_target: float = 0.6  # target of r_t = E[sign(D(real))]
+    ada_kimg: float = 20.0  # p can move 0 -> 1 in this many thousand images (NVlabs: 500; we train short)
+    ada_interval: int = 4  # D steps between p updates
+    xflip: bool = True  # mirror dataset images at random (doubles the data)
+    # --- length, bookkeeping ---
+    kimg: float = 1000.0  # train until this many thousand images seen (in total, across resumes)
+    snap_minutes: float = 10.0  # snapshot at least this often (wall clock)
+    snap_kimg: float = 0.0  # ... and every this many kimg (0: time only)
+    keep_snapshots: int = 2  # full resumable snapshots kept (the newest and its predecessor)
+    export_gema: bool = True  # also keep G_ema of every snapshot (fp16) under gema/ for metric curves
+    log_seconds: float = 60.0  # JSONL log line at most this often
+    grid_size: int = 32  # fixed seeds 0..n-1 in the sample grid
+    seed: int = 0
+    threads: int = 2  # torch intra-op threads per process
+    data: list[str] = field(default_factory=lambda: [str(p) for p in DEFAULT_TRAIN_ZIPS])
+    max_images: int = 0  # use only the first n images (0: all); for quick experiments
+
+    def __post_init__(self):
+        checks = {
+            "arch": ("stylegan2", "dcgan"),
+            "d": ("projected", "classic"),
+            "loss": ("hinge", "logistic"),
+            "aug": ("ada", "fixed", "none"),
+        }
+        for name, allowed in checks.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.resolution < 8 or self.resolution & (self.resolution - 1):
+            raise ValueError(f"resolution must be a power of two >= 8, got {self.resolution}")
+        if self.batch < 1:
+            raise ValueError("batch must be >= 1")
+
+    @property
+    def gamma(self) -> float:
+        return self.r1_gamma if self.r1_gamma >= 0 else 0.0002 * self.resolution**2 / self.batch
+
+
+PRESETS: dict[str, dict] = {
+    # The shipped 256 px generator (GeneratorConfig() defaults) with the projected D.
+    "default": {},
+    # Experiments at 128 px (4x fewer G pixels).
+    "fast128": {"resolution": 128, "feat_res": 128},
+    # The original project's D: residual, logistic loss, lazy R1.
+    "classic": {"d": "classic", "loss": "logistic"},
+    # DCGAN baseline (Radford et al.): 64 px, BCE, Adam 2e-4 (0.5, 0.999), no mixing, no EMA, no ADA.
+    "dcgan": {
+        "arch": "dcgan", "resolution": 64, "z_dim": 100, "d": "classic", "loss": "logistic", "batch": 64,
+        "glr": 0.0002, "dlr": 0.0002, "beta1": 0.5, "beta2": 0.999, "r1_interval": 0, "ema_kimg": 0.0,
+        "mixing": 0.0, "aug": "none",
+    },
+    # Tests and smoke runs: 32 px, tiny widths, a few steps.
+    "tiny": {
+        "resolution": 32, "z_dim": 32, "w_dim": 32, "channel_base": 256, "channel_max": 64, "channel_min": 8,
+        "d_channel_base": 256, "d_channel_max": 64, "feat_res": 32, "ccm_channels": 8, "head_channels": 8,
+        "batch": 4, "kimg": 0.016, "ema_kimg": 0.01, "grid_size": 4, "snap_minutes": 0.0, "snap_kimg": 0.008,
+        "log_seconds": 0.0, "export_gema": False, "ada_kimg": 0.1, "aug_p": 0.2,
+    },
+}
+
+
+def make_config(preset: str, overrides: dict | None = None) -> TrainConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = set(overrides or {}) - fields
+    if bad:
+        raise ValueError(f"unknown config fields {sorted(bad)}")
+    return TrainConfig(**{"preset": preset, **PRESETS[preset], **(overrides or {})})

@@ -1,0 +1,479 @@
+"""Train a birdanim generator (StyleGAN2 + projected or classic D + ADA, or the DCGAN baseline).
+
+examples:
+  python train/train.py --preset tiny --max-images 64 --outdir /tmp/runs          # smoke run, seconds
+  python train/train.py --preset default --dry-run                                 # print the resolved config
+  nohup nice -n 10 python train/train.py --preset default --resume latest &       # the long CPU run
+  python train/train.py --preset default --init-from weights/                     # new machine: start from shipped G
+  torchrun --nproc-per-node 4 train/train.py --preset default --batch 64           # several GPUs / processes
+
+A run lives in a numbered folder under --outdir (default ~/.cache/birdanim/runs): config.json,
+log.jsonl, grid-*.png, snapshots/ (resumable, atomic), gema/ (G_ema per snapshot, for metric curves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__" and __package__ in (None, ""):  # `python train/train.py`: make `train.x` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from birdanim.checkpoint import CheckpointError, load_generator, save_generator, write_json_atomic
+from birdanim.device import pick_device
+from birdanim.imageops import make_grid, tensor_to_uint8
+from birdanim.models import z_from_seeds
+from train import loss as L
+from train.augment import AdaController
+from train.data import BatchSampler, ImageDataset
+from train.networks import build_augment, build_discriminator, build_generator
+from train.presets import PRESETS, TrainConfig, make_config
+from train.snapshot import load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state
+
+DEFAULT_OUTDIR = Path.home() / ".cache" / "birdanim" / "runs"
+
+
+# ---------------------------------------------------------------- distributed helpers
+
+
+class Dist:
+    """rank/world of this process; world 1 without torchrun."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t
+
+    def average_grads(self, module: torch.nn.Module) -> None:
+        """All-reduce and average the gradients (manual DDP: GANs alternate which net gets grads)."""
+        if self.world == 1:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if grads:
+            flat = torch.cat([g.flatten() for g in grads])
+            dist.all_reduce(flat)
+            flat /= self.world
+            torch.nn.utils.vector_to_parameters(flat, grads)  # copies back into each .grad
+
+    def broadcast_module(self, module: torch.nn.Module) -> None:
+        if self.world > 1:
+            for t in list(module.parameters()) + list(module.buffers()):
+                dist.broadcast(t.data, src=0)
+
+
+# ---------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """Owns the networks, optimisers, data and counters; `step()` runs one G, D (and R1) update."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, dd: Dist, dataset: ImageDataset, feature_net=None):
+        self.cfg, self.device, self.dd, self.ds = cfg, device, dd, dataset
+        if dataset.resolution != cfg.resolution:
+            raise ValueError(f"dataset is {dataset.resolution} px, config wants {cfg.resolution}")
+        if cfg.batch % dd.world:
+            raise ValueError(f"batch {cfg.batch} is not divisible by the {dd.world} processes")
+        self.batch_gpu = cfg.batch // dd.world
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank
+        self.G = build_generator(cfg).to(device).train()
+        self.D = build_discriminator(cfg, feature_net).to(device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.augment = build_augment(cfg).to(device)
+        self.ada = AdaController(self.augment, cfg.ada_target, cfg.ada_kimg, cfg.ada_interval) if cfg.aug == "ada" else None
+        self.use_r1 = cfg.arch == "stylegan2" and cfg.d == "classic" and cfg.r1_interval > 0
+        # Lazy regularisation: R1 every k steps costs 1/k as much; adjust Adam so the effective
+        # schedule matches (NVlabs' mb_ratio).
+        ratio = cfg.r1_interval / (cfg.r1_interval + 1) if self.use_r1 else 1.0
+        betas_d = (cfg.beta1**ratio, cfg.beta2**ratio)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.glr, betas=(cfg.beta1, cfg.beta2), eps=1e-8)
+        self.opt_D = torch.optim.Adam([p for p in self.D.parameters() if p.requires_grad], lr=cfg.dlr * ratio, betas=betas_d, eps=1e-8)
+        self.images_seen = 0
+        self.steps = 0
+        self.cpu_seconds = 0.0  # process CPU time (user + system, all threads), summed over resumes
+        self.wall_seconds = 0.0
+        self.sampler = BatchSampler(len(dataset), self.batch_gpu, cfg.seed, dd.rank, dd.world)
+        dd.broadcast_module(self.G)
+        dd.broadcast_module(self.D)
+        dd.broadcast_module(self.G_ema)
+
+    # ---- one iteration
+
+    def _fakes(self, n: int, update_w_avg: bool) -> torch.Tensor:
+        z = torch.randn(n, self.G.z_dim).to(self.device)
+        if self.cfg.arch == "dcgan":
+            return self.G(z)
+        ws = L.mapping_with_mixing(self.G, z, self.cfg.mixing, None, update_w_avg)
+        return self.G.synthesis(ws, noise_mode="random")
+
+    def _reals(self) -> torch.Tensor:
+        return self.ds.batch(next(self.sampler), self.cfg.xflip, None, self.device)
+
+    def g_step(self) -> float:
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        fake = self._fakes(self.batch_gpu, update_w_avg=self.cfg.arch == "stylegan2")
+        loss = L.g_loss(self.D(self.augment(fake)), self.cfg.loss)
+        loss.backward()
+        self.dd.average_grads(self.G)
+        self.opt_G.step()
+        return float(loss.detach())
+
+    def d_step(self) -> tuple[float, float]:
+        self.G.requires_grad_(False)
+        _set_trainable(self.D)
+        self.opt_D.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            fake = self._fakes(self.batch_gpu, update_w_avg=False)
+        real = self._reals()
+        fake_logits = self.D(self.augment(fake))
+        real_logits = self.D(self.augment(real))
+        loss = L.d_loss(real_logits, fake_logits, self.cfg.loss)
+        loss.backward()
+        self.dd.average_grads(self.D)
+        self.opt_D.step()
+        if self.ada is not None:
+            self.ada.accumulate(real_logits, real.shape[0])
+            self.ada.maybe_update(self.dd.sum)
+        return float(loss.detach()), float(real_logits.detach().mean() - fake_logits.detach().mean())
+
+    def r1_step(self) -> float:
+        _set_trainable(self.D)
+        self.opt_D.zero_grad(set_to_none=True)
+        real = self._reals().detach().requires_grad_(True)
+        logits = self.D(self.augment(real))
+        pen = L.r1_penalty(real, logits)
+        (pen.mean() * (self.cfg.gamma / 2) * self.cfg.r1_interval).backward()
+        self.dd.average_grads(self.D)
+        self.opt_D.step()
+        return float(pen.detach().mean())
+
+    @torch.no_grad()
+    def ema_update(self) -> None:
+        cfg = self.cfg
+        if cfg.ema_kimg <= 0:
+            beta = 0.0
+        else:
+            ema_nimg = cfg.ema_kimg * 1000
+            if cfg.ema_rampup > 0:
+                ema_nimg = min(ema_nimg, self.images_seen * cfg.ema_rampup)
+            beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.copy_(p.detach().lerp(pe, beta))
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)  # w_avg, constant noise, BN statistics: follow G
+
+    def step(self) -> dict:
+        stats = {"loss_g": self.g_step()}
+        stats["loss_d"], stats["d_margin"] = self.d_step()
+        self.steps += 1
+        if self.use_r1 and self.steps % self.cfg.r1_interval == 0:
+            stats["r1"] = self.r1_step()
+        self.images_seen += self.cfg.batch
+        self.ema_update()
+        return stats
+
+    # ---- state
+
+    def modules(self) -> dict:
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "augment": self.augment}
+
+    def optimizers(self) -> dict:
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def train_state(self) -> dict:
+        return {
+            "config": dataclasses.asdict(self.cfg),
+            "steps": self.steps,
+            "cpu_seconds": self.cpu_seconds,
+            "wall_seconds": self.wall_seconds,
+            "sampler": {"epoch": self.sampler.epoch, "buf": self.sampler._buf},
+            "ada_p": float(self.augment.p),
+            "ada": self.ada.state_dict() if self.ada else None,
+            "dataset_key": self.ds.key,
+        }
+
+    def restore(self, tensors: dict, state: dict) -> None:
+        for name, m in self.modules().items():
+            m.load_state_dict(module_state(tensors, name))
+        opt_meta = state["optimizers"]
+        from train.snapshot import unflatten_optimizer
+
+        for name, opt in self.optimizers().items():
+            opt.load_state_dict(unflatten_optimizer(name, tensors, opt_meta[name]))
+            for g in opt.param_groups:  # an explicit override of the learning rate wins over the snapshot
+                g["lr"] = (self.cfg.glr if name == "G" else self.cfg.dlr * (self.cfg.r1_interval / (self.cfg.r1_interval + 1) if self.use_r1 else 1.0))
+        self.images_seen = int(state["images_seen"])
+        self.steps = int(state["steps"])
+        self.cpu_seconds = float(state["cpu_seconds"])
+        self.wall_seconds = float(state["wall_seconds"])
+        self.sampler.epoch = int(state["sampler"]["epoch"])
+        self.sampler._buf = list(state["sampler"]["buf"])
+        if self.ada is not None and state.get("ada"):
+            self.ada.load_state_dict(state["ada"])
+        if self.dd.rank == 0:
+            set_rng_state(tensors, state["rng"])
+        else:  # other ranks: distinct streams derived from the restored counters
+            torch.manual_seed(self.cfg.seed + 7919 * self.dd.rank + self.steps)
+
+    def init_generator_from(self, weights: str) -> None:
+        src = load_generator(weights, device=self.device)
+        if dataclasses.asdict(src.cfg) != dataclasses.asdict(self.G.cfg):
+            raise CheckpointError(f"--init-from {weights}: its generator config {src.cfg} differs from this run's {self.G.cfg}")
+        for m in (self.G, self.G_ema):
+            m.load_state_dict(src.state_dict())
+
+    @torch.no_grad()
+    def sample_grid(self, path: Path) -> None:
+        n = self.cfg.grid_size
+        z = z_from_seeds(range(n), self.G_ema.z_dim, self.device)
+        imgs = []
+        for i in range(0, n, 8):
+            zz = z[i : i + 8]
+            imgs.append(self.G_ema(zz) if self.cfg.arch == "dcgan" else self.G_ema(zz, noise_mode="const"))
+        grid = make_grid(tensor_to_uint8(torch.cat(imgs)), cols=int(np.ceil(np.sqrt(n))))
+        Image.fromarray(grid).save(path)
+
+
+def _set_trainable(D: torch.nn.Module) -> None:
+    """Enable grads of D's own trainable parameters (the projected D's frozen parts are buffers)."""
+    D.requires_grad_(True)
+
+
+# ---------------------------------------------------------------- run folders, logging
+
+
+def new_run_dir(outdir: Path, cfg: TrainConfig) -> Path:
+    outdir.mkdir(parents=True, exist_ok=True)
+    nums = [run_number(p) for p in outdir.iterdir() if p.is_dir()]
+    n = max([x for x in nums if x >= 0], default=-1) + 1
+    while True:  # another process may take the same number: mkdir is the lock
+        run = outdir / f"{n:05d}-{cfg.preset}"
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            n += 1
+
+
+class JsonlLog:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+
+def export_gema(trainer: Trainer, run_dir: Path) -> None:
+    meta = {
+        "images_seen": trainer.images_seen,
+        "cpu_hours": trainer.cpu_seconds / 3600,
+        "run": run_dir.name,
+        "dataset": trainer.ds.key,
+        "preset": trainer.cfg.preset,
+    }
+    save_generator(trainer.G_ema, run_dir / "gema" / f"{trainer.images_seen:09d}", meta, fp16=True)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
+    p = argparse.ArgumentParser(
+        prog="birdanim train", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    p.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR, help="parent of the numbered run folders")
+    p.add_argument("--resume", default=None, help="'latest' (newest run under --outdir), a run folder or a snapshot folder")
+    p.add_argument("--init-from", default=None, help="start G and G_ema from exported generator weights (e.g. weights/)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA if present)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
+    g = p.add_argument_group("config overrides (see train/presets.py)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "preset":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            g.add_argument(flag, type=_bool, default=None, metavar="BOOL")
+        elif f.name == "data":
+            g.add_argument(flag, nargs="+", default=None, metavar="ZIP", help="training zips (train splits only)")
+        else:
+            typ = {"int": int, "float": float, "str": str}[str(f.type)]
+            g.add_argument(flag, type=typ, default=None)
+    args = p.parse_args(argv)
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "preset" and getattr(args, f.name, None) is not None}
+    return args, overrides
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def resolve(args, overrides) -> tuple[TrainConfig, Path | None, Path | None]:
+    """(config, run folder to continue or None, snapshot to load or None)."""
+    if args.resume:
+        try:
+            run_dir, snap = resolve_resume(args.resume, args.outdir.expanduser())
+        except CheckpointError:
+            if args.resume == "latest":  # nothing to resume yet: start fresh (lets one command start or continue)
+                return make_config(args.preset, overrides), None, None
+            raise
+        saved = json.loads((snap / "state.json").read_text())["config"]
+        preset = saved.pop("preset")
+        cfg = TrainConfig(**{**saved, "preset": preset, **overrides})
+        return cfg, run_dir, snap
+    return make_config(args.preset, overrides), None, None
+
+
+def main(argv=None) -> int:
+    args, overrides = parse_args(argv)
+    try:
+        cfg, run_dir, snap = resolve(args, overrides)
+    except (ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(json.dumps(dataclasses.asdict(cfg), indent=2))
+        if snap:
+            print(f"would resume {snap}")
+        return 0
+    device = pick_device(args.device)
+    torch.set_num_threads(cfg.threads)
+    dd = Dist(device)
+    if dd.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return train(cfg, device, dd, args.outdir.expanduser(), run_dir, snap, args.init_from, not args.no_progress)
+
+
+def train(
+    cfg: TrainConfig,
+    device: torch.device,
+    dd: Dist,
+    outdir: Path,  # parent of the numbered run folders
+    run_dir: Path | None,  # run folder to continue (resume), or None for a new one
+    snap: Path | None,  # snapshot folder to load, or None
+    init_from: str | None,  # generator weights folder to start G / G_ema from (new runs only)
+    progress: bool,  # show the tqdm bar
+    dataset: ImageDataset | None = None,  # in-memory images instead of cfg.data (tests)
+    feature_net=None,  # a loaded EfficientNet-Lite0 to share (tests, benchmarks)
+) -> int:
+    t0 = time.time()
+    ds = dataset if dataset is not None else ImageDataset.from_zips(cfg.data, cfg.resolution, cfg.max_images or None)
+    trainer = Trainer(cfg, device, dd, ds, feature_net)
+    rank0 = dd.rank == 0
+    if snap is not None:
+        tensors, state = load_snapshot(snap)
+        trainer.restore(tensors, state)
+        msg = f"resumed {snap} at {trainer.images_seen / 1000:.3f} kimg, ADA p {float(trainer.augment.p):.3f}"
+    else:
+        if init_from:
+            trainer.init_generator_from(init_from)
+        if rank0:
+            run_dir = new_run_dir(outdir, cfg)
+        msg = f"new run, {len(ds)} training images"
+    if rank0:
+        write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
+        print(f"{msg}; run folder {run_dir}; device {device}, {dd.world} process(es), {torch.get_num_threads()} threads; data ready in {time.time() - t0:.1f}s", flush=True)
+    log = JsonlLog(run_dir / "log.jsonl") if rank0 else None
+    return loop(trainer, cfg, run_dir, log, progress and rank0, rank0)
+
+
+def loop(trainer: Trainer, cfg: TrainConfig, run_dir: Path, log: JsonlLog | None, progress: bool, rank0: bool) -> int:
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):  # SIGTERM / SIGINT: finish the step, snapshot, exit
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    total = int(cfg.kimg * 1000)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=min(trainer.images_seen, total), unit="img", dynamic_ncols=True, smoothing=0.05)
+    cpu0, wall0 = time.process_time(), time.time()
+    cpu_base, wall_base = trainer.cpu_seconds, trainer.wall_seconds
+    last_snap_t, last_snap_img = time.time(), trainer.images_seen
+    last_log_t, last_log_img = time.time(), trainer.images_seen
+    acc: dict[str, list[float]] = {}
+    if rank0 and trainer.images_seen == 0:
+        trainer.sample_grid(run_dir / "grid-init.png")
+    while trainer.images_seen < total and not stop["flag"]:
+        stats = trainer.step()
+        for k, v in stats.items():
+            acc.setdefault(k, []).append(v)
+        trainer.cpu_seconds = cpu_base + (time.process_time() - cpu0) * trainer.dd.world
+        trainer.wall_seconds = wall_base + time.time() - wall0
+        if bar is not None:
+            bar.update(min(cfg.batch, total - bar.n))
+            bar.set_postfix(G=f"{stats['loss_g']:.2f}", D=f"{stats['loss_d']:.2f}", p=f"{float(trainer.augment.p):.2f}", refresh=False)
+        now = time.time()
+        if rank0 and now - last_log_t >= cfg.log_seconds:
+            rec = {k: float(np.mean(v)) for k, v in acc.items()}
+            rec.update(
+                kimg=trainer.images_seen / 1000, step=trainer.steps, p=float(trainer.augment.p),
+                rt=trainer.ada.last_rt if trainer.ada else None,
+                img_s=(trainer.images_seen - last_log_img) / max(now - last_log_t, 1e-9),
+                cpu_hours=trainer.cpu_seconds / 3600, wall_hours=trainer.wall_seconds / 3600, time=now,
+            )
+            log.write(rec)
+            acc, last_log_t, last_log_img = {}, now, trainer.images_seen
+            if not all(np.isfinite(v) for k, v in rec.items() if k in ("loss_g", "loss_d")):
+                print(f"error: non-finite loss at {rec['kimg']:.3f} kimg: {rec}", file=sys.stderr)
+                return 1
+        due_time = cfg.snap_minutes > 0 and now - last_snap_t >= cfg.snap_minutes * 60
+        due_kimg = cfg.snap_kimg > 0 and trainer.images_seen - last_snap_img >= cfg.snap_kimg * 1000
+        if due_time or due_kimg:
+            if rank0:
+                snapshot(trainer, cfg, run_dir)
+            last_snap_t, last_snap_img = time.time(), trainer.images_seen
+    if bar is not None:
+        bar.close()
+    if rank0 and trainer.images_seen != last_snap_img:
+        snapshot(trainer, cfg, run_dir)
+    if rank0:
+        why = "stopped by signal" if stop["flag"] else "done"
+        print(f"{why} at {trainer.images_seen / 1000:.3f} kimg, {trainer.cpu_seconds / 3600:.3f} CPU-hours; run folder {run_dir}", flush=True)
+    return 0
+
+
+def snapshot(trainer: Trainer, cfg: TrainConfig, run_dir: Path) -> None:
+    path = save_snapshot(run_dir, trainer.images_seen, trainer.modules(), trainer.optimizers(), trainer.train_state(), cfg.keep_snapshots)
+    trainer.sample_grid(run_dir / f"grid-{trainer.images_seen:09d}.png")
+    if cfg.export_gema:
+        export_gema(trainer, run_dir)
+    JsonlLog(run_dir / "snapshots.jsonl").write(
+        {"kimg": trainer.images_seen / 1000, "snapshot": str(path), "cpu_hours": trainer.cpu_seconds / 3600, "time": time.time(), "p": float(trainer.augment.p)}
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
