@@ -80,3 +80,19 @@ def test_render_cancel(G):
     ev.set()
     with pytest.raises(Cancelled):
         next(iter_frames(G, tiny_poses(G, 3), cancel=ev))
+
+
+def test_compositor_pastes_inside_the_window_only():
+    from PIL import Image
+
+    from birdanim.composite import Compositor, feather_mask, output_size
+
+    m = feather_mask(64)
+    assert m[32, 32] == pytest.approx(1.0) and m[0, 0] == 0 and m[0, 32] == 0 and m[32, 0] == 0
+    assert output_size(3001, 1501) == (1280, 640) and output_size(101, 51) == (100, 50)
+    photo = Image.new("RGB", (200, 100), (0, 0, 255))
+    comp = Compositor(photo, (-20, 10, 80))  # window partly outside the photo (edge-padded crop)
+    out = comp(np.full((32, 32, 3), 255, np.uint8))
+    assert out.shape == (100, 200, 3)
+    assert tuple(out[50, 20]) == (255, 255, 255)  # window centre: the frame
+    assert tuple(out[50, 150]) == (0, 0, 255) and tuple(out[5, 5]) == (0, 0, 255)  # outside: the photo

@@ -1,0 +1,61 @@
+"""Paste the animated bird back into the original photo, blended by a feathered elliptical mask.
+
+The output keeps the photo's aspect ratio, with the long side capped (default 1280 px) and both
+sides rounded down to even numbers (H.264 yuv420p needs them even).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+
+def output_size(width: int, height: int, max_side: int = 1280) -> tuple[int, int]:
+    """(w, h) scaled so the long side <= max_side, both even and >= 2."""
+    scale = min(1.0, max_side / max(width, height))
+    w, h = int(width * scale) // 2 * 2, int(height * scale) // 2 * 2
+    return max(2, w), max(2, h)
+
+
+def feather_mask(side: int, feather: float = 0.08) -> np.ndarray:
+    """float32 [side, side] in 0..1: an ellipse filling the square, edges blurred by feather x side."""
+    radius = max(1.0, feather * side)
+    inset = int(np.ceil(1.5 * radius)) + 1  # keep the blur (3 sigma) inside the square: border fully 0
+    m = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(m).ellipse((inset, inset, side - 1 - inset, side - 1 - inset), fill=255)
+    m = m.filter(ImageFilter.GaussianBlur(radius / 2))
+    return np.asarray(m, dtype=np.float32) / 255.0
+
+
+class Compositor:
+    """Precomputes the scaled photo and mask once; call it with each frame."""
+
+    def __init__(self, photo: Image.Image, window: tuple[int, int, int], max_side: int = 1280, feather: float = 0.08):
+        # photo: the normalised RGB photo; window: (x0, y0, side) of the square crop in photo pixels
+        # (may extend past the border); max_side: cap on the output's long side; feather: mask blur
+        # as a fraction of the window side.
+        self.size = output_size(photo.width, photo.height, max_side)
+        sx, sy = self.size[0] / photo.width, self.size[1] / photo.height
+        self.background = np.asarray(photo.convert("RGB").resize(self.size, Image.Resampling.LANCZOS), dtype=np.float32)
+        x0, y0, side = window
+        self.x0, self.y0 = int(round(x0 * sx)), int(round(y0 * sy))
+        self.side = max(2, int(round(side * (sx + sy) / 2)))
+        self.mask = feather_mask(self.side, feather)[..., None]
+        # The part of the window that lies inside the output: rows/cols in both coordinate systems.
+        W, H = self.size
+        self.dst = (max(0, self.y0), min(H, self.y0 + self.side), max(0, self.x0), min(W, self.x0 + self.side))
+        r0, r1, c0, c1 = self.dst
+        self.src = (r0 - self.y0, r1 - self.y0, c0 - self.x0, c1 - self.x0)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """uint8 [h, w, 3] generated frame -> uint8 [H, W, 3] photo with the frame blended in."""
+        f = np.asarray(Image.fromarray(frame).resize((self.side, self.side), Image.Resampling.BILINEAR), dtype=np.float32)
+        out = self.background.copy()
+        r0, r1, c0, c1 = self.dst
+        s0, s1, t0, t1 = self.src
+        m = self.mask[s0:s1, t0:t1]
+        out[r0:r1, c0:c1] = m * f[s0:s1, t0:t1] + (1 - m) * out[r0:r1, c0:c1]
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    def batch(self, frames: np.ndarray) -> np.ndarray:
+        return np.stack([self(f) for f in frames])

@@ -1,0 +1,286 @@
+"""The one object the app and the CLI talk to: loads the models once, runs the animate flow.
+
+    a = Animator()                         # weights/, encoder, target poses, detector: loaded once
+    photo = a.load_photo("bird.jpg")       # RGB PIL, or BadImageError
+    boxes = a.detect(photo)                # birds, largest first ([] when none or no detector)
+    res = a.animate(photo, box=boxes[0] if boxes else None)   # res.mp4_path, res.timings, ...
+
+Stages reported to `progress(stage, fraction, latest_frame_or_None)`: detect, project, render, encode.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses
+from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
+from birdanim.detect import Box, crop_square, square_window
+from birdanim.device import pick_device
+from birdanim.errors import BirdanimError, DetectorUnavailableError, WeightsError
+from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_uint8
+from birdanim.models.stylegan2 import z_from_seeds
+from birdanim.photo import PhotoSource, load_photo
+
+__all__ = ["Animator", "AnimationResult", "Box", "Cancelled"]
+
+Progress = Callable[[str, float, "np.ndarray | None"], None]
+QUALITIES = ("fast", "balanced", "best")
+
+
+@dataclass
+class AnimationResult:
+    mp4_path: Path
+    gif_path: Path | None
+    crop: Image.Image  # the square crop that was projected, at G's resolution
+    num_frames: int
+    fps: float
+    timings: dict[str, float]  # seconds per stage: detect, project, render, encode (encode overlaps render), total
+    ws: torch.Tensor  # [1, num_ws, w_dim] the user's bird
+    box: Box | None = None  # the box used (None: centred crop)
+    notes: list[str] = field(default_factory=list)  # things the user should know (e.g. "no bird found")
+
+
+class Animator:
+    def __init__(self, weights: str | None = None, device=None, detector: str | None = "auto", poses_dir=None,
+                 encoder: str | None = "auto", render_batch: int = 8):
+        """Load the generator, encoder, target poses and detector once.
+
+        weights: a weights folder or Hugging Face repo id (None: $BIRDANIM_WEIGHTS or the repo's weights/);
+        device: torch device or name (None: birdanim.device.pick_device); detector: "auto", a YOLOv8 path
+        (.pt or OpenVINO folder), or None for no detector; poses_dir: target poses (None:
+        assets/target_poses); encoder: "auto" (weights/encoder if present), a weights folder holding
+        encoder/, or None; render_batch: frames per synthesis call (memory grows with it).
+        """
+        self.device = pick_device(device) if not isinstance(device, torch.device) else device
+        self.weights = weights if weights is not None else default_weights()
+        self.G = load_generator(self.weights, self.device)
+        self.num_ws = self.G.num_ws
+        self.render_batch = render_batch
+        self.weights_file = resolve(self.weights, WEIGHTS_FILE)
+        self.encoder = self._load_encoder(encoder)
+        self.poses, self.poses_error = self._load_poses(poses_dir)
+        self.detector, self.detector_error = self._load_detector(detector)
+        self._features = None
+        self._lock = threading.Lock()  # one render at a time: the CPU has no room for two
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_encoder(self, spec):
+        if spec is None:
+            return None
+        from birdanim.encoder import load_encoder
+
+        folder = self.weights_file.parent if spec == "auto" else Path(spec)
+        try:
+            return load_encoder(folder, self.device, self.G)
+        except CheckpointError:
+            if spec == "auto":
+                return None  # not shipped: the projector starts from w_avg instead
+            raise
+
+    def _load_poses(self, poses_dir):
+        from birdanim.poses import load_poses
+
+        try:
+            return load_poses(poses_dir, self.weights_file, self.G.num_ws, self.G.w_dim), None
+        except WeightsError as e:  # the other features still work; animate() raises this
+            return None, e
+
+    def _load_detector(self, spec):
+        if spec is None:
+            return None, None
+        from birdanim.detect import BirdDetector
+
+        try:
+            return BirdDetector(spec), None
+        except DetectorUnavailableError as e:
+            if spec == "auto":
+                return None, e  # offline without weights: crops are manual or centred
+            raise
+
+    @property
+    def features(self):
+        if self._features is None:
+            from birdanim.features import load_efficientnet_lite
+
+            self._features = load_efficientnet_lite(0, self.device)
+        return self._features
+
+    def warmup(self) -> None:
+        """Run each network once so the first user does not pay for lazy initialisation."""
+        with torch.no_grad():
+            self.G.synthesis(self.G.mapping.w_avg.reshape(1, 1, -1).repeat(1, self.num_ws, 1))
+            self.features.forward_features(torch.zeros(1, 3, 64, 64, device=self.device))
+        if self.detector is not None:
+            self.detector(Image.new("RGB", (128, 128), (128, 128, 128)))
+
+    # ------------------------------------------------------------------ photo, detection, crop
+
+    def load_photo(self, src: PhotoSource) -> Image.Image:
+        return load_photo(src)
+
+    def detect(self, photo: Image.Image) -> list[Box]:
+        return self.detector(photo) if self.detector is not None else []
+
+    def crop(self, photo: Image.Image, box: Box | None = None, margin: float = 0.25) -> Image.Image:
+        return crop_square(photo, square_window(box, photo.width, photo.height, margin), self.G.img_resolution)
+
+    # ------------------------------------------------------------------ the animate flow
+
+    def animate(self, photo, *, box: Box | None = None, frames: int = 300, fps: float = 30, cutoff: int = 7,
+                strength: float = 1.0, quality: str = "fast", seed: int = 0, in_scene: bool = False,
+                gif: bool = False, out_dir: Path | None = None, progress: Progress | None = None,
+                cancel: threading.Event | None = None, cycles: int = 1) -> AnimationResult:
+        """Photo -> MP4 of the bird flying. cycles: wing-beat cycles per video (the loop goes round
+        the poses that many times)."""
+        self._check_args(frames, fps, cutoff, strength, quality)
+        if self.poses is None:
+            raise self.poses_error
+        photo = photo if isinstance(photo, Image.Image) and photo.mode == "RGB" else self.load_photo(photo)
+        report = progress or (lambda *a: None)
+        with self._lock:
+            t0 = time.perf_counter()
+            timings: dict[str, float] = {}
+            notes: list[str] = []
+            box = self._pick_box(photo, box, notes, report)
+            timings["detect"] = time.perf_counter() - t0
+            _raise_if(cancel)
+
+            t = time.perf_counter()
+            crop = self.crop(photo, box)
+            proj = self._project(crop, quality, seed, report, cancel)
+            timings["project"] = time.perf_counter() - t
+
+            keys = mix_with_poses(proj.ws, self.poses.ws.to(self.device), cutoff=cutoff, strength=strength)
+            ws = loop_ws(keys, frames=frames, cycles=cycles)
+            out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="birdanim-"))
+            out.mkdir(parents=True, exist_ok=True)
+            G = proj.G_tuned or self.G
+            window = square_window(box, photo.width, photo.height) if in_scene else None
+            mp4, gif_path, render_s, encode_s = self._render_and_encode(G, ws, fps, out, photo, window, gif, report, cancel)
+            timings.update(render=render_s, encode=encode_s, total=time.perf_counter() - t0)
+        return AnimationResult(mp4, gif_path, crop, frames, float(fps), timings, proj.ws.cpu(), box, notes)
+
+    def _check_args(self, frames, fps, cutoff, strength, quality) -> None:
+        if not 2 <= int(frames) <= 600:
+            raise BadArgument(f"frames must be in 2..600, got {frames}")
+        if not 1 <= float(fps) <= 120:
+            raise BadArgument(f"fps must be in 1..120, got {fps}")
+        if not 1 <= int(cutoff) <= self.num_ws - 1:
+            raise BadArgument(f"cutoff must be in 1..{self.num_ws - 1}, got {cutoff}")
+        if not 0 <= float(strength) <= 1:
+            raise BadArgument(f"strength must be in 0..1, got {strength}")
+        if quality not in QUALITIES:
+            raise BadArgument(f"quality must be one of {QUALITIES}, got {quality!r}")
+
+    def _pick_box(self, photo, box, notes, report) -> Box | None:
+        if box is not None:
+            return box
+        if self.detector is None:
+            notes.append("no detector loaded: using a centred square crop")
+            return None
+        report("detect", 0.0, None)
+        boxes = self.detect(photo)
+        report("detect", 1.0, None)
+        if not boxes:
+            notes.append("no bird found: using a centred square crop (adjust it if the bird is elsewhere)")
+            return None
+        if len(boxes) > 1:
+            notes.append(f"{len(boxes)} birds found: animating the largest")
+        return boxes[0]
+
+    def _project(self, crop, quality, seed, report, cancel):
+        from birdanim.projector import projection
+
+        target = pil_to_tensor(crop, self.device)
+        if target.shape[-1] != self.G.img_resolution:
+            target = F.interpolate(target, size=(self.G.img_resolution,) * 2, mode="bilinear", antialias=True)
+
+        def on_step(fraction, loss):
+            _raise_if(cancel)
+            report("project", fraction, None)
+
+        report("project", 0.0, np.asarray(crop))
+        return projection(self.G, target, quality=quality, encoder=self.encoder, seed=seed, progress=on_step,
+                          features=self.features)
+
+    def _render_and_encode(self, G, ws, fps, out, photo, window, gif, report, cancel):
+        from birdanim.composite import Compositor
+        from birdanim.video import Mp4Writer, write_gif
+
+        comp = Compositor(photo, window) if window is not None else None
+        size = comp.size if comp is not None else (G.img_resolution, G.img_resolution)
+        mp4 = out / "bird.mp4"
+        kept, render_s, encode_s = [], 0.0, 0.0
+        with Mp4Writer(mp4, size, fps) as writer:
+            t = time.perf_counter()
+            for batch in iter_frames(G, ws, self.render_batch, lambda f, last: report("render", f, last), cancel):
+                if comp is not None:
+                    batch = comp.batch(batch)
+                t_enc = time.perf_counter()
+                writer.write(batch)  # ffmpeg encodes in its own process while we render the next batch
+                encode_s += time.perf_counter() - t_enc
+                if gif:
+                    kept.append(batch)
+            render_s = time.perf_counter() - t - encode_s
+            report("encode", 0.0, None)
+            t_enc = time.perf_counter()
+        encode_s += time.perf_counter() - t_enc  # closing waits for ffmpeg to finish
+        gif_path = write_gif(out / "bird.gif", np.concatenate(kept), fps=fps) if gif else None
+        report("encode", 1.0, None)
+        return mp4, gif_path, render_s, encode_s
+
+    # ------------------------------------------------------------------ exploring the generator
+
+    @torch.no_grad()
+    def _ws_of_seeds(self, seeds, psi: float) -> torch.Tensor:
+        return self.G.mapping(z_from_seeds(seeds, self.G.z_dim, self.device), psi=psi)
+
+    @torch.no_grad()
+    def _render(self, ws: torch.Tensor) -> np.ndarray:
+        return np.concatenate([tensor_to_uint8(self.G.synthesis(ws[i : i + self.render_batch], noise_mode="const"))
+                               for i in range(0, ws.shape[0], self.render_batch)])
+
+    def random_birds(self, seeds: list[int], psi: float = 1.0) -> list[np.ndarray]:
+        return list(self._render(self._ws_of_seeds(seeds, psi)))
+
+    def similarity(self, seeds: list[int], psi: float = 1.0) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Cosine similarity [N, N] of the seeds' w vectors, and their thumbnails."""
+        ws = self._ws_of_seeds(seeds, psi)
+        w = F.normalize(ws[:, 0], dim=1)
+        return (w @ w.T).cpu().numpy(), list(self._render(ws))
+
+    def mixing_grid(self, row_seeds: list[int], col_seeds: list[int], cutoff: int = 7, psi: float = 1.0) -> np.ndarray:
+        """(rows+1) x (cols+1) grid: first row the column sources, first column the row sources, cell
+        (r, c) = coarse layers [0, cutoff) of row r with fine layers of column c."""
+        if not 1 <= cutoff <= self.num_ws - 1:
+            raise BadArgument(f"cutoff must be in 1..{self.num_ws - 1}, got {cutoff}")
+        rw, cw = self._ws_of_seeds(row_seeds, psi), self._ws_of_seeds(col_seeds, psi)
+        mixed = cw.unsqueeze(0).repeat(len(row_seeds), 1, 1, 1)
+        mixed[:, :, :cutoff] = rw[:, None, :cutoff]
+        imgs = self._render(torch.cat([cw, rw, mixed.flatten(0, 1)]))
+        cols, rows = len(col_seeds), len(row_seeds)
+        blank = np.full_like(imgs[:1], 255)
+        cells = [blank, imgs[:cols]]
+        for r in range(rows):
+            cells += [imgs[cols + r : cols + r + 1], imgs[cols + rows + r * cols : cols + rows + (r + 1) * cols]]
+        return make_grid(np.concatenate(cells), cols=cols + 1)
+
+
+class BadArgument(BirdanimError, ValueError):
+    """An animate / mixing parameter is out of range."""
+
+
+def _raise_if(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")

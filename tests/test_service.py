@@ -1,0 +1,121 @@
+"""The Animator end to end on a tiny generator without a detector, and the pose/weights check."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _anim_tiny import one_thread, tiny_generator, tiny_poses  # noqa: F401 (autouse fixture)
+from PIL import Image
+
+from birdanim.checkpoint import save_generator
+from birdanim.errors import BadImageError, WeightsError
+from birdanim.poses import DEFAULT_POSES_DIR, load_poses, save_poses
+from birdanim.service import Animator, BadArgument, Box, Cancelled
+from birdanim.video import probe
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("weights")
+    G = tiny_generator()
+    save_generator(G, d)
+    save_poses(d / "poses", tiny_poses(G, 4), None, d / "model.safetensors", {"source": "test"})
+    return d
+
+
+@pytest.fixture(scope="module")
+def animator(weights):
+    return Animator(weights=str(weights), device="cpu", detector=None, poses_dir=weights / "poses", encoder=None)
+
+
+@pytest.fixture
+def photo():
+    a = np.zeros((120, 200, 3), np.uint8)
+    a[...] = (120, 170, 230)
+    a[40:80, 80:130] = (60, 40, 30)
+    return Image.fromarray(a)
+
+
+def test_crop_and_detect_without_detector(animator, photo):
+    assert animator.detect(photo) == []
+    assert animator.crop(photo).size == (32, 32)
+    assert animator.crop(photo, Box(80, 40, 130, 80)).size == (32, 32)
+
+
+def test_animate_end_to_end(animator, photo, tmp_path):
+    stages = []
+    res = animator.animate(photo, frames=16, fps=12, cutoff=3, out_dir=tmp_path, gif=True,
+                           progress=lambda s, f, img: stages.append(s))
+    info = probe(res.mp4_path)
+    assert info["frames"] == 16 and info["fps"] == 12 and info["codec"] == "h264"
+    assert (info["width"], info["height"]) == (32, 32)
+    assert res.gif_path.is_file() and res.num_frames == 16
+    assert res.ws.shape == (1, animator.num_ws, 32)
+    assert {"project", "render", "encode"} <= set(stages)
+    assert set(res.timings) >= {"detect", "project", "render", "encode", "total"}
+    assert any("centred" in n for n in res.notes)
+
+
+def test_animate_deterministic_for_seed(animator, photo, tmp_path):
+    a = animator.animate(photo, frames=4, out_dir=tmp_path / "a", seed=3)
+    b = animator.animate(photo, frames=4, out_dir=tmp_path / "b", seed=3)
+    assert torch.allclose(a.ws, b.ws, atol=1e-5)
+
+
+def test_animate_in_scene(animator, tmp_path):
+    big = Image.new("RGB", (301, 151), (200, 210, 220))
+    res = animator.animate(big, box=Box(100, 30, 160, 90), frames=4, out_dir=tmp_path, in_scene=True)
+    info = probe(res.mp4_path)
+    assert (info["width"], info["height"]) == (300, 150)  # the photo's size, rounded to even
+
+
+def test_animate_bad_inputs(animator, photo, tmp_path):
+    with pytest.raises(BadImageError):
+        animator.animate(b"not an image", out_dir=tmp_path)
+    for kw in (dict(frames=1), dict(frames=601), dict(cutoff=0), dict(cutoff=animator.num_ws), dict(strength=2),
+               dict(quality="ultra"), dict(fps=0)):
+        with pytest.raises(BadArgument):
+            animator.animate(photo, out_dir=tmp_path, **kw)
+
+
+def test_cancel(animator, photo, tmp_path):
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        animator.animate(photo, frames=4, out_dir=tmp_path, cancel=ev)
+
+
+def test_generator_views(animator):
+    birds = animator.random_birds([0, 1, 2])
+    assert len(birds) == 3 and birds[0].shape == (32, 32, 3) and birds[0].dtype == np.uint8
+    assert not np.array_equal(birds[0], birds[1])
+    sim, thumbs = animator.similarity([0, 1, 2, 0])
+    assert sim.shape == (4, 4) and np.allclose(np.diag(sim), 1, atol=1e-5) and sim[0, 3] == pytest.approx(1, abs=1e-5)
+    grid = animator.mixing_grid([1, 2], [3, 4, 5], cutoff=3)
+    assert grid.shape == (3 * 32 + 2 * 2, 4 * 32 + 3 * 2, 3)
+    assert (grid[:32, :32] == 255).all()  # the empty corner
+    assert np.array_equal(grid[:32, 34:66], birds[0] * 0 + animator.random_birds([3])[0])  # column source
+
+
+def test_mismatched_poses_raise(weights, tmp_path, photo):
+    other = tiny_generator(seed=5)
+    save_generator(other, tmp_path / "other")
+    a = Animator(weights=str(tmp_path / "other"), detector=None, poses_dir=weights / "poses", encoder=None)
+    with pytest.raises(WeightsError, match="made for generator weights"):
+        a.animate(photo, frames=4, out_dir=tmp_path)
+    assert len(a.random_birds([0])) == 1  # the rest of the service still works
+
+
+def test_committed_poses_match_committed_weights():
+    weights_file = REPO / "weights" / "model.safetensors"
+    if not weights_file.is_file():
+        pytest.skip("weights/ has no model.safetensors yet (exported at the end of training)")
+    from birdanim.checkpoint import load_generator
+
+    G = load_generator(REPO / "weights")
+    poses = load_poses(DEFAULT_POSES_DIR, weights_file, G.num_ws, G.w_dim)  # raises WeightsError on mismatch
+    assert poses.ws.shape[0] >= 10
