@@ -168,6 +168,7 @@ class RenderJob:
         self.error: BaseException | None = None
         self._cond = threading.Condition()
         self._latest: tuple[str, float, np.ndarray | None] | None = None
+        self.last_frame: np.ndarray | None = None  # newest frame seen, shown with the final video
         self._thread = threading.Thread(target=self._run, name="birdanim-render", daemon=True)
 
     def start(self) -> RenderJob:
@@ -194,6 +195,8 @@ class RenderJob:
             old = self._latest
             keep = frame if frame is not None else (old[2] if old else None)
             self._latest = (stage, float(fraction), keep)
+            if frame is not None:
+                self.last_frame = frame
             self._cond.notify_all()
 
     def running(self) -> bool:
@@ -306,7 +309,7 @@ def animate_handlers(service, cancels: CancelBoard):
                 raise job.error
             res = job.result
             files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
-            yield gr.skip(), str(res.mp4_path), files
+            yield job.last_frame, str(res.mp4_path), files
         finally:  # reached after gradio copied the result into its cache (or on cancel / error)
             job.stop()
             cancels.finish(session, job.cancel)
@@ -330,7 +333,9 @@ def _stream_progress(job: RenderJob, progress):
         progress(min(max(fraction, 0.0), 1.0), desc=STAGES.get(stage, stage))
         if frame is not None and time.monotonic() - last_sent >= PREVIEW_EVERY:
             last_sent = time.monotonic()
-            yield frame, gr.skip(), gr.skip()
+            # Values, never gr.skip(): an update dict makes gradio keep per-session copies of the
+            # output components, whose cached files its delete_cache then never deletes.
+            yield frame, None, None
     if _is_cancelled(job.error):
         raise gr.Error("Render cancelled.", title="Cancelled")
 
@@ -375,21 +380,22 @@ def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
     boxes = gr.State([])
     with gr.Row():
         with gr.Column(scale=1):
-            photo = PhotoInput(label="Your bird photo", type="filepath", image_mode=None,
+            photo = PhotoInput(label="Your bird photo", type="filepath", image_mode=None, format="png",
                                sources=["upload", "webcam", "clipboard"], height=320, elem_id="photo")
             which = gr.Dropdown(label="Which bird", choices=[], visible=False, interactive=True)
             with gr.Accordion("Adjust the crop", open=False):
                 cx = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, x (% of width)")
                 cy = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, y (% of height)")
                 size = gr.Slider(1, 100, value=50, step=0.5, label="Bird size (% of the longer side)")
-            crop = gr.Image(label="Crop that will fly", type="pil", height=200, interactive=False, format="png")
+            crop = gr.Image(label="Crop that will fly", type="pil", height=200, interactive=False, format="png",
+                            elem_id="crop-preview")
         with gr.Column(scale=1):
             with gr.Row():
                 cutoff = gr.Slider(1, num_ws - 1, value=min(7, num_ws - 1), step=1, label="Style-mix cutoff layer",
                                    info="layers below come from the wing-beat poses; lower = stronger pose")
                 strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Pose strength")
             with gr.Row():
-                frames = gr.Slider(2, 600, value=300, step=1, label="Frames")
+                frames = gr.Slider(2, 600, value=300, step=1, label="Frames", elem_id="frames")
                 fps = gr.Slider(5, 60, value=30, step=1, label="Frames per second")
             with gr.Row():
                 quality = gr.Radio(["fast", "balanced", "best"], value="fast", label="Projection quality",
@@ -402,7 +408,7 @@ def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
                 render_btn = gr.Button("Render", variant="primary", elem_id="render-btn")
                 cancel_btn = gr.Button("Cancel", variant="stop")
             preview = gr.Image(label="Frames as they render", type="numpy", height=256, interactive=False)
-            video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True,
+            video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True, height=360,
                              interactive=False, elem_id="result-video")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
     light = dict(concurrency_limit=2, concurrency_id="light")
@@ -426,6 +432,18 @@ def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
 # ================================================================== tab: Random birds
 
 
+def as_photo(path: str, min_side: int = 256):
+    """A gallery bird as an upload: small generators' birds are enlarged so the photo checks
+    (at least 64 px) and the detector (trained on larger birds) accept them."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    if min(img.size) >= min_side:
+        return img
+    scale = min_side / min(img.size)
+    return img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
+
+
 def build_random_tab(service, animate: AnimateTab, tabs: gr.Tabs) -> tuple[gr.State, gr.State]:
     """Returns (the gallery's seeds, its psi) for the similarity tab."""
     with gr.Row():
@@ -445,10 +463,9 @@ def build_random_tab(service, animate: AnimateTab, tabs: gr.Tabs) -> tuple[gr.St
 
     def send(items, evt: gr.SelectData):
         if not items or evt.index is None:
-            return gr.skip(), gr.skip()
+            raise gr.Error("Click one of the birds in the gallery.")
         item = items[evt.index]
-        path = item[0] if isinstance(item, (tuple, list)) else item
-        return path, gr.Tabs(selected="animate")
+        return as_photo(item[0] if isinstance(item, (tuple, list)) else item), gr.Tabs(selected="animate")
 
     go.click(generate, [seed, count, psi], [gallery, seeds_state, psi_state], api_name="random_birds",
              concurrency_limit=2, concurrency_id="light")

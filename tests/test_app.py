@@ -249,3 +249,34 @@ def test_light_tabs(served):
     assert grid.size == (3 * 32 + 2 * 2, 2 * 32 + 2)
     with pytest.raises(gradio_client.exceptions.AppError, match="cannot read"):
         client.predict("zero-seven", 0.7, False, api_name="/similarity")
+
+
+def test_uploads_and_results_are_deleted_from_gradios_cache(monkeypatch, tmp_path):
+    """What the About tab promises: gradio's copies of uploads and results do not stay.
+
+    Every file the server writes into its cache during the requests must be gone a few seconds later
+    (delete_cache shortened to 5 s here; the app uses 15 minutes).
+    """
+    monkeypatch.setattr(app, "DELETE_CACHE", (1, 5))
+    demo = app.configure_queue(app.build_demo(FakeAnimator()))
+    cache = Path(demo.GRADIO_CACHE)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    try:
+        t0 = time.time() - 0.01
+        client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "client"))
+        photo = bird_photo(tmp_path / "mine.png")
+        client.predict(*animate_args(gradio_client.handle_file(str(photo)), frames=4, gif=True), api_name="/animate")
+        client.predict(0, 2, 0.7, api_name="/random_birds")
+
+        def new_files():
+            return [f for f in cache.rglob("*") if f.is_file() and f.stat().st_mtime >= t0]
+
+        written = new_files()
+        names = {f.name for f in written}
+        assert {"mine.png", "bird.mp4", "bird.gif"} <= names  # the upload and the results were in the cache
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and new_files():
+            time.sleep(0.25)
+        assert new_files() == []
+    finally:
+        demo.close()
