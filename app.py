@@ -97,20 +97,24 @@ def friendly_gen(fn):
     return wrapper
 
 
-class PhotoInput(gr.Image):
-    """gr.Image that hands the uploaded file to our handler unopened.
+def photo_input(**kwargs) -> gr.Image:
+    """A gr.Image (type "filepath") that hands an uploaded file to our handler unopened.
 
-    gr.Image's own preprocessing opens the file with Pillow first, so a corrupt file, a text file or
+    gr.Image's own preprocessing opens the file with Pillow first, so a text file, a corrupt file or
     a 20000x20000 PNG would fail inside gradio with an unclear message; `birdanim.photo` checks them
-    properly and raises BadImageError, which the handlers show. Same front end as gr.Image.
+    properly and raises BadImageError, which the handlers show. (An instance override rather than a
+    subclass: gradio writes a .pyi stub next to any module defining a component subclass.)
     """
+    img = gr.Image(type="filepath", image_mode=None, **kwargs)
+    gradio_preprocess = img.preprocess
 
-    is_template = True  # gradio: use the parent's (Image) front end
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
             return str(payload.path)
-        return super().preprocess(payload)
+        return gradio_preprocess(payload)  # webcam / clipboard data URLs
+
+    img.preprocess = preprocess
+    return img
 
 
 # ================================================================== rendering in a worker thread
@@ -380,7 +384,7 @@ def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
     boxes = gr.State([])
     with gr.Row():
         with gr.Column(scale=1):
-            photo = PhotoInput(label="Your bird photo", type="filepath", image_mode=None, format="png",
+            photo = photo_input(label="Your bird photo", format="png",
                                sources=["upload", "webcam", "clipboard"], height=320, elem_id="photo")
             which = gr.Dropdown(label="Which bird", choices=[], visible=False, interactive=True)
             with gr.Accordion("Adjust the crop", open=False):
