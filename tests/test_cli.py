@@ -1,0 +1,87 @@
+"""The animate / generate / mix / project commands on a tiny generator, and their error handling."""
+
+import argparse
+
+import numpy as np
+import pytest
+from _anim_tiny import one_thread, tiny_generator, tiny_poses  # noqa: F401 (autouse fixture)
+from PIL import Image
+
+from birdanim.checkpoint import save_generator
+from birdanim.cli import main
+from birdanim.commands._common import parse_seeds
+from birdanim.poses import save_poses
+from birdanim.video import probe
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_in_commands(monkeypatch):
+    monkeypatch.setenv("BIRDANIM_THREADS", "1")  # the commands call set_cpu_threads()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    d = tmp_path_factory.mktemp("w")
+    G = tiny_generator()
+    save_generator(G, d)
+    save_poses(d / "poses", tiny_poses(G, 4), None, d / "model.safetensors")
+    return d
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    p = tmp_path_factory.mktemp("p") / "bird.png"
+    a = np.full((100, 150, 3), 180, np.uint8)
+    a[30:70, 50:100] = (90, 60, 20)
+    Image.fromarray(a).save(p)
+    return p
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("1,2,5-7") == [1, 2, 5, 6, 7]
+    for bad in ("", "a", "5-3", "1,x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_seeds(bad)
+
+
+def test_help_has_examples(capsys):
+    for cmd in ("animate", "generate", "mix", "project"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert f"birdanim {cmd}" in capsys.readouterr().out.split("examples:")[1]
+
+
+def test_animate_command(weights, photo, tmp_path, capsys):
+    out = tmp_path / "v" / "bird.mp4"
+    rc = main(["animate", str(photo), "-o", str(out), "--weights", str(weights), "--poses", str(weights / "poses"),
+               "--detector", "none", "--frames", "8", "--fps", "10", "--cutoff", "3", "--gif", "--quiet",
+               "--box", "50,30,100,70", "--in-scene"])
+    assert rc == 0, capsys.readouterr()
+    info = probe(out)
+    assert info["frames"] == 8 and info["fps"] == 10 and (info["width"], info["height"]) == (150, 100)
+    assert out.with_suffix(".gif").is_file()
+    assert "timings" in capsys.readouterr().out
+
+
+def test_generate_mix_project(weights, photo, tmp_path):
+    assert main(["generate", "--seeds", "0-3", "-o", str(tmp_path / "g.png"), "--weights", str(weights)]) == 0
+    assert Image.open(tmp_path / "g.png").size == (2 * 32 + 2, 2 * 32 + 2)
+    assert main(["mix", "--rows", "1,2", "--cols", "3-5", "--cutoff", "3", "-o", str(tmp_path / "m.png"),
+                 "--weights", str(weights)]) == 0
+    assert Image.open(tmp_path / "m.png").size == (4 * 32 + 6, 3 * 32 + 4)
+    assert main(["project", str(photo), "-o", str(tmp_path / "ws.npy"), "--weights", str(weights), "--detector",
+                 "none", "--steps", "3", "--png", str(tmp_path / "r.png")]) == 0
+    ws = np.load(tmp_path / "ws.npy")
+    assert ws.shape == (8, 32) and ws.dtype == np.float32
+    assert Image.open(tmp_path / "r.png").size == (66, 32)
+
+
+def test_errors_are_messages_not_crashes(weights, tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    args = ["-o", str(tmp_path / "x.mp4"), "--weights", str(weights), "--detector", "none", "--quiet"]
+    assert main(["animate", str(bad), *args]) == 2
+    assert "not an image" in capsys.readouterr().err
+    assert main(["animate", str(bad), "-o", str(tmp_path / "x.mp4"), "--weights", str(tmp_path / "nowhere")]) == 2
+    assert "error" in capsys.readouterr().err
