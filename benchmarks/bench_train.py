@@ -118,7 +118,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    from birdanim.device import set_cpu_threads
+
+    set_cpu_threads(args.threads)
     from birdanim.features import load_efficientnet_lite
 
     lite0 = load_efficientnet_lite(0)

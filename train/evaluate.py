@@ -1,0 +1,333 @@
+"""Metrics of a generator: Fréchet distance and KID in EfficientNet-Lite2 features, bird-detect rate,
+and (when its weights are available) the standard Inception FID through a maintained library.
+
+examples:
+  python train/evaluate.py weights/ --n 2000                                # the issue-4 numbers
+  python train/evaluate.py ~/.cache/birdanim/runs/00000-default --n 500     # every G_ema export of a run not yet measured
+  python train/evaluate.py --real-roundtrip 64 128 256                      # real photos at 64/128 px and back (for scale)
+  python train/evaluate.py weights/ --n 200 --metrics fd kid                # quick, no detector
+
+FD/KID: N samples at psi=1 (noise const) vs the union of the test splits of ../shared/data/birds256 and
+birds256_more (never seen in training), both resized to 260x260 and embedded by the frozen ImageNet
+EfficientNet-Lite2 (1280-d global average pool). Not the Lite0 the projected D uses: a metric in D's
+own feature space would flatter the model. Real statistics are cached in ~/.cache/birdanim/stats/,
+keyed by the test files and the feature net. Results are appended to a JSONL file (--out; for a run
+folder: RUN/metrics.jsonl).
+
+Bird-detect rate: share of samples in which YOLOv8n (../shared/models/yolov8n_int8_openvino_model or
+--detector) finds a bird (COCO class 14) with confidence >= 0.25.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__" and __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from birdanim.checkpoint import CheckpointError, load_generator, load_meta
+from birdanim.device import pick_device, set_cpu_threads
+from birdanim.imageops import tensor_to_uint8
+from birdanim.models import z_from_seeds
+from train.data import CACHE_DIR, DEFAULT_TEST_ZIPS, decode_zips, files_key
+
+STATS_DIR = CACHE_DIR / "stats"
+SHARED_DETECTOR = Path(__file__).resolve().parents[2] / "shared" / "models" / "yolov8n_int8_openvino_model"
+FEAT_NET = "efficientnet-lite2-260-pool1280"
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)) (Heusel et al. 2017)."""
+    import scipy.linalg
+
+    covmean, _ = scipy.linalg.sqrtm(s1.astype(np.float64) @ s2.astype(np.float64), disp=False)
+    covmean = np.real(covmean)
+    return float(np.square(mu1 - mu2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def kid(f1: np.ndarray, f2: np.ndarray, num_subsets: int = 100, max_subset: int = 1000, seed: int = 0) -> float:
+    """Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD^2 with the cubic polynomial
+    kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets (as NVlabs' metrics do)."""
+    n = f1.shape[1]
+    m = min(len(f1), len(f2), max_subset)
+    rng = np.random.RandomState(seed)
+    t = 0.0
+    for _ in range(num_subsets):
+        x = f1[rng.choice(len(f1), m, replace=False)].astype(np.float64)
+        y = f2[rng.choice(len(f2), m, replace=False)].astype(np.float64)
+        a = (x @ x.T / n + 1) ** 3 + (y @ y.T / n + 1) ** 3
+        b = (x @ y.T / n + 1) ** 3
+        t += (a.sum() - np.diag(a).sum()) / (m - 1) - b.sum() * 2 / m
+    return float(t / num_subsets / m)
+
+
+def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return feats.mean(0), np.cov(feats, rowvar=False)
+
+
+# ---------------------------------------------------------------- features
+
+
+def embed(net, images: torch.Tensor, batch: int = 32) -> np.ndarray:
+    """uint8 or float [-1, 1] images [N, 3, H, W] -> [N, 1280] Lite2 pooled features."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = images[i : i + batch]
+            if x.dtype == torch.uint8:
+                x = x.float().div(127.5).sub(1)
+            out.append(net.pooled(x).cpu().numpy())
+    return np.concatenate(out)
+
+
+def roundtrip(images: torch.Tensor, side: int) -> torch.Tensor:
+    """uint8 [N, 3, R, R] -> reduced to side x side (antialiased) and back up to R (bicubic), uint8."""
+    r = images.shape[-1]
+    x = images.float()
+    x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+    x = F.interpolate(x, size=(r, r), mode="bicubic", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def real_test_images(zips=None, resolution: int = 256) -> tuple[torch.Tensor, str]:
+    zips = [Path(p) for p in (zips or DEFAULT_TEST_ZIPS)]
+    missing = [str(p) for p in zips if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"test zips not found: {missing}")
+    arr = decode_zips(zips, resolution)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), files_key(zips, resolution)
+
+
+def real_features(net, zips=None, resolution: int = 256, roundtrip_side: int | None = None) -> np.ndarray:
+    """Lite2 features of the real test images (optionally after a down/up round trip), cached as .npz."""
+    zips = [Path(p) for p in (zips or DEFAULT_TEST_ZIPS)]
+    key = hashlib.sha256(f"{files_key(zips, resolution)}|{FEAT_NET}|rt{roundtrip_side}".encode()).hexdigest()[:16]
+    path = STATS_DIR / f"real-{key}.npz"
+    if path.is_file():
+        return np.load(path)["feats"]
+    images, _ = real_test_images(zips, resolution)
+    if roundtrip_side:
+        images = roundtrip(images, roundtrip_side)
+    feats = embed(net, images)
+    STATS_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, feats=feats, zips=np.array([str(p) for p in zips]), roundtrip=roundtrip_side or 0)
+    tmp.replace(path)
+    return feats
+
+
+def generate(G, n: int, batch: int, device, seed0: int = 0):
+    """Yields float [-1, 1] batches of n samples at psi=1, noise const, seeds seed0..seed0+n-1."""
+    for i in range(0, n, batch):
+        z = z_from_seeds(range(seed0 + i, seed0 + min(n, i + batch)), G.z_dim, device)
+        with torch.no_grad():
+            yield G(z) if not hasattr(G, "mapping") else G(z, psi=1.0, noise_mode="const")
+
+
+# ---------------------------------------------------------------- detector
+
+
+def load_bird_detector(path: str | Path | None = None):
+    """An ultralytics YOLO detector (imported here: heavy). Clear error if it cannot be loaded."""
+    from birdanim.errors import DetectorUnavailableError
+
+    path = Path(path) if path else SHARED_DETECTOR
+    try:
+        from ultralytics import YOLO
+    except ImportError as e:
+        raise DetectorUnavailableError("ultralytics is not installed (pip install ultralytics openvino)") from e
+    if not path.exists():
+        raise DetectorUnavailableError(f"detector weights not found at {path}; pass --detector PATH")
+    try:
+        return YOLO(str(path), task="detect")
+    except Exception as e:
+        raise DetectorUnavailableError(f"could not load the detector at {path}: {type(e).__name__}: {e}") from e
+
+
+def has_bird(detector, images_uint8: np.ndarray, conf: float = 0.25) -> np.ndarray:
+    """[N] bool: a bird (class 14) with confidence >= conf in each uint8 [N, H, W, 3] RGB image."""
+    out = []
+    for im in images_uint8:
+        res = detector.predict(im[:, :, ::-1].copy(), conf=conf, classes=[14], verbose=False)  # BGR like cv2
+        out.append(bool(len(res[0].boxes)))
+    return np.array(out)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detector=None, batch: int = 16) -> dict:
+    """The metrics of `G` on n samples (seeds 0..n-1)."""
+    t0 = time.time()
+    feats, birds = [], []
+    need_feats = any(m in metrics for m in ("fd", "kid"))
+    if need_feats and lite2 is None:
+        from birdanim.features import load_efficientnet_lite
+
+        lite2 = load_efficientnet_lite(2, device)
+    for x in generate(G, n, batch, device):
+        if need_feats:
+            feats.append(embed(lite2, x.float()))
+        if detector is not None and "detect" in metrics:
+            birds.append(has_bird(detector, tensor_to_uint8(x)))
+    out = {"n": n}
+    if need_feats:
+        fg = np.concatenate(feats)
+        fr = real_features(lite2)
+        if "fd" in metrics:
+            out["fd_lite2"] = frechet_distance(*stats(fg), *stats(fr))
+        if "kid" in metrics:
+            out["kid_lite2"] = kid(fg, fr, num_subsets=100, max_subset=min(1000, n))
+    if birds:
+        out["bird_detect"] = float(np.concatenate(birds).mean())
+    out["eval_seconds"] = time.time() - t0
+    return out
+
+
+def inception_fid(G, n: int, device, weights: str | None) -> float:
+    """Standard FID through torchmetrics (torch-fidelity's Inception), if installed and its weights load."""
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+    except ImportError as e:
+        raise RuntimeError("standard FID needs torchmetrics[image] (not installed here; offline FD/KID in Lite2 features are reported instead)") from e
+    try:
+        fid = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=weights).to(device)
+    except Exception as e:  # offline without a local weights file
+        raise RuntimeError(f"Inception weights unavailable ({type(e).__name__}: {e}); pass --inception-weights PATH") from e
+    images, _ = real_test_images()
+    for i in range(0, len(images), 64):
+        fid.update(images[i : i + 64].to(device), real=True)
+    for x in generate(G, n, 16, device):
+        fid.update(torch.from_numpy(tensor_to_uint8(x)).permute(0, 3, 1, 2).to(device), real=False)
+    return float(fid.compute())
+
+
+def roundtrip_metrics(sides: list[int], lite2, detector, n: int) -> list[dict]:
+    """The same metrics for n real *training* photos (distinct from the test set, like generated
+    samples) reduced to `side` px and back, against the test set: a scale for the generator's numbers.
+    Side 256 (no reduction) gives the floor that n real samples reach."""
+    from train.data import DEFAULT_TRAIN_ZIPS
+
+    arr = decode_zips(DEFAULT_TRAIN_ZIPS, 256)
+    idx = np.random.RandomState(0).choice(len(arr), min(n, len(arr)), replace=False)
+    images = torch.from_numpy(arr[np.sort(idx)]).permute(0, 3, 1, 2).contiguous()
+    del arr
+    fr = real_features(lite2)
+    out = []
+    for side in sides:
+        x = images if side >= images.shape[-1] else roundtrip(images, side)
+        f = embed(lite2, x)
+        rec = {"what": f"real train photos at {side} px and back", "n": len(f), "fd_lite2": frechet_distance(*stats(f), *stats(fr))}
+        rec["kid_lite2"] = kid(f, fr, num_subsets=100, max_subset=min(1000, len(f)))
+        if detector is not None:
+            rec["bird_detect"] = float(has_bird(detector, x.permute(0, 2, 3, 1).numpy()).mean())
+        out.append(rec)
+    return out
+
+
+def load_any_generator(path: Path, device):
+    """A weights folder (config.json + model.safetensors) or a training snapshot folder (G_ema)."""
+    if (path / "model.safetensors").is_file():
+        return load_generator(path, device), load_meta(path)
+    from train.networks import build_generator
+    from train.presets import TrainConfig
+    from train.snapshot import load_snapshot, module_state
+
+    tensors, state = load_snapshot(path)
+    G = build_generator(TrainConfig(**state["config"]))
+    G.load_state_dict(module_state(tensors, "G_ema"))
+    return G.to(device).eval().requires_grad_(False), {"images_seen": state["images_seen"], "cpu_hours": state["cpu_seconds"] / 3600}
+
+
+def pending_exports(run_dir: Path, out: Path, every: int) -> list[Path]:
+    """G_ema exports of a run not yet in its metrics file (every `every`-th, plus the newest)."""
+    done = set()
+    if out.is_file():
+        done = {json.loads(line).get("source") for line in out.read_text().splitlines() if line.strip()}
+    exports = sorted((run_dir / "gema").glob("[0-9]*"))
+    chosen = exports[::every] + exports[-1:]
+    return [p for p in dict.fromkeys(chosen) if str(p) not in done]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="birdanim metrics", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source", nargs="?", type=Path, help="weights folder, snapshot folder, or run folder (all its gema/ exports)")
+    ap.add_argument("--n", type=int, default=2000, help="generated samples")
+    ap.add_argument("--metrics", nargs="+", default=["fd", "kid", "detect"], choices=["fd", "kid", "detect", "fid"])
+    ap.add_argument("--out", type=Path, default=None, help="JSONL to append to (default: RUN/metrics.jsonl or ~/.cache/birdanim/metrics.jsonl)")
+    ap.add_argument("--every", type=int, default=1, help="run folder: evaluate every k-th export (and the newest)")
+    ap.add_argument("--real-roundtrip", type=int, nargs="*", default=None, metavar="SIDE", help="also measure real test photos at SIDE px and back")
+    ap.add_argument("--detector", default=None, help=f"YOLO weights (default {SHARED_DETECTOR})")
+    ap.add_argument("--inception-weights", default=None, help="local Inception weights for the standard FID (--metrics fid)")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    set_cpu_threads(args.threads)
+    device = pick_device(args.device)
+    from birdanim.errors import DetectorUnavailableError
+    from birdanim.features import load_efficientnet_lite
+
+    lite2 = load_efficientnet_lite(2, device)
+    detector = None
+    if "detect" in args.metrics:
+        try:
+            detector = load_bird_detector(args.detector)
+        except DetectorUnavailableError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    records = []
+    if args.real_roundtrip:
+        records += roundtrip_metrics(args.real_roundtrip, lite2, detector, args.n)
+    out = args.out
+    if args.source is not None:
+        src = args.source.expanduser()
+        if (src / "gema").is_dir():
+            out = out or src / "metrics.jsonl"
+            sources = pending_exports(src, out, args.every)
+        else:
+            sources = [src]
+        for s in sources:
+            try:
+                G, meta = load_any_generator(s, device)
+            except CheckpointError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            rec = {"source": str(s), "kimg": meta.get("images_seen", 0) / 1000, "cpu_hours": meta.get("cpu_hours")}
+            rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector))
+            if "fid" in args.metrics:
+                try:
+                    rec["fid_inception"] = inception_fid(G, args.n, device, args.inception_weights)
+                except RuntimeError as e:
+                    print(f"note: standard FID skipped: {e}", file=sys.stderr)
+            records.append(rec)
+            _append(out or CACHE_DIR / "metrics.jsonl", rec)
+            print(json.dumps(rec), flush=True)
+    if args.real_roundtrip:
+        for r in records[: len(args.real_roundtrip)]:
+            _append(out or CACHE_DIR / "metrics.jsonl", {**r, "time": time.time()})
+            print(json.dumps(r), flush=True)
+    if args.source is None and not args.real_roundtrip:
+        ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
+    return 0
+
+
+def _append(path: Path, rec: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps({**rec, "time": rec.get("time", time.time())}) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Export G_ema of a training snapshot as shippable generator weights (fp16 safetensors + config + meta).
+
+examples:
+  python train/export.py ~/.cache/birdanim/runs/00000-default -o weights/            # the run's latest snapshot
+  python train/export.py RUN/snapshots/snapshot-000040000 -o /tmp/w --fp32
+  python train/export.py RUN -o weights/ --if-better                                 # only if FD improved
+
+meta.json records images seen, CPU-hours, the run, the dataset and the metrics measured for that
+snapshot (RUN/metrics.jsonl, matched by images seen), so the model card can be written from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __name__ == "__main__" and __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from birdanim.checkpoint import CheckpointError, load_meta, save_generator
+from train.networks import build_generator
+from train.presets import TrainConfig
+from train.snapshot import load_snapshot, module_state, snapshot_of_run
+
+METRIC_KEYS = ("fd_lite2", "kid_lite2", "bird_detect", "fid_inception", "n")
+
+
+def snapshot_metrics(run_dir: Path, images_seen: int) -> dict:
+    """Metrics recorded in RUN/metrics.jsonl for the G_ema export at `images_seen` (latest line wins)."""
+    path = run_dir / "metrics.jsonl"
+    found = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            if round(rec.get("kimg", -1) * 1000) == images_seen:
+                found = {k: rec[k] for k in METRIC_KEYS if k in rec}
+    return found
+
+
+def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> tuple[bool, dict]:
+    """Write G_ema of `src` (run folder or snapshot folder) to `out`. Returns (written, meta)."""
+    snap = src if (src / "state.json").is_file() else snapshot_of_run(src)
+    run_dir = snap.parent.parent
+    tensors, state = load_snapshot(snap)
+    cfg = TrainConfig(**state["config"])
+    G = build_generator(cfg)
+    G.load_state_dict(module_state(tensors, "G_ema"))
+    metrics = snapshot_metrics(run_dir, state["images_seen"])
+    meta = {
+        "images_seen": state["images_seen"],
+        "kimg": state["images_seen"] / 1000,
+        "cpu_hours": state["cpu_seconds"] / 3600,
+        "wall_hours": state["wall_seconds"] / 3600,
+        "run": run_dir.name,
+        "snapshot": snap.name,
+        "preset": cfg.preset,
+        "discriminator": cfg.d if cfg.arch == "stylegan2" else "dcgan",
+        "dataset": [Path(p).parent.name + "/" + Path(p).name for p in cfg.data],
+        "dataset_key": state.get("dataset_key"),
+        "ada_p": state.get("ada_p"),
+        "metrics": metrics,
+    }
+    if if_better:
+        old = load_meta(out) if (out / "config.json").is_file() else {}
+        old_fd = old.get("metrics", {}).get("fd_lite2")
+        new_fd = metrics.get("fd_lite2")
+        if new_fd is None:
+            raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap.name} (run train/evaluate.py {run_dir} first)")
+        if old_fd is not None and new_fd >= old_fd:
+            return False, meta
+    save_generator(G, out, meta, fp16=fp16)
+    return True, meta
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="birdanim export", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source", type=Path, help="run folder (its latest snapshot) or snapshot folder")
+    ap.add_argument("-o", "--out", type=Path, required=True, help="output weights folder (e.g. weights/)")
+    ap.add_argument("--fp32", action="store_true", help="keep fp32 weights (default fp16: half the size)")
+    ap.add_argument("--if-better", action="store_true", help="write only if fd_lite2 beats the one in OUT/meta.json")
+    args = ap.parse_args(argv)
+    try:
+        written, meta = export(args.source.expanduser(), args.out, fp16=not args.fp32, if_better=args.if_better)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    verb = "exported" if written else "kept the existing weights (not better):"
+    print(f"{verb} {meta['run']}/{meta['snapshot']} ({meta['kimg']:.1f} kimg, {meta['cpu_hours']:.2f} CPU-hours, metrics {meta['metrics']}) -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Metric curves and the comparison table of training runs.
+
+examples:
+  python train/plot.py ~/.cache/birdanim/runs/00000-default -o fd.png          # FD vs kimg and vs CPU-hours
+  python train/plot.py RUN_A RUN_B RUN_C --table                               # DCGAN vs classic D vs projected D
+
+Reads RUN/log.jsonl (training speed) and RUN/metrics.jsonl (written by train/evaluate.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_label(run: Path) -> str:
+    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+    d = "dcgan" if cfg.get("arch") == "dcgan" else f"{cfg.get('d', '?')} D"
+    return f"{run.name} ({d}, {cfg.get('resolution', '?')} px)"
+
+
+def curve(run: Path, metric: str = "fd_lite2") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kimg, cpu_hours, metric) sorted by kimg, from RUN/metrics.jsonl."""
+    recs = sorted((r for r in read_jsonl(run / "metrics.jsonl") if metric in r and "kimg" in r), key=lambda r: r["kimg"])
+    k = np.array([r["kimg"] for r in recs])
+    h = np.array([r.get("cpu_hours") or np.nan for r in recs])
+    return k, h, np.array([r[metric] for r in recs])
+
+
+def speed(run: Path) -> dict:
+    log = read_jsonl(run / "log.jsonl")
+    if not log:
+        return {}
+    last = log[-1]
+    img_s = [r["img_s"] for r in log if r.get("img_s")]
+    cpu_h = last.get("cpu_hours") or 0.0
+    return {
+        "kimg": last["kimg"], "cpu_hours": cpu_h, "wall_hours": last.get("wall_hours"),
+        "img_s_median": float(np.median(img_s)) if img_s else None,
+        "kimg_per_cpu_hour": last["kimg"] / cpu_h if cpu_h else None,
+    }
+
+
+def table(runs: list[Path], metric: str = "fd_lite2") -> str:
+    rows = [f"| run | img/s (median, wall) | kimg per CPU-hour | kimg | CPU-hours | {metric} (kimg: value) | best |", "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        s = speed(run)
+        k, _, m = curve(run, metric)
+        pts = ", ".join(f"{a:.1f}: {b:.1f}" for a, b in zip(k, m)) or "-"
+        best = f"{m.min():.1f}" if len(m) else "-"
+        f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else "-"  # noqa: E731
+        rows.append(f"| {run_label(run)} | {f(s.get('img_s_median'), '.2f')} | {f(s.get('kimg_per_cpu_hour'), '.2f')} | {f(s.get('kimg'), '.2f')} | {f(s.get('cpu_hours'), '.2f')} | {pts} | {best} |")
+    return "\n".join(rows)
+
+
+def plot(runs: list[Path], out: Path, metric: str = "fd_lite2") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for run in runs:
+        k, h, m = curve(run, metric)
+        if len(m):
+            axes[0].plot(k, m, "o-", label=run_label(run))
+            axes[1].plot(h, m, "o-", label=run_label(run))
+    axes[0].set_xlabel("thousands of images seen (kimg)")
+    axes[1].set_xlabel("CPU-hours (process CPU time)")
+    for ax in axes:
+        ax.set_ylabel(f"{metric} (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("-o", "--out", type=Path, default=None, help="PNG of the curves")
+    ap.add_argument("--metric", default="fd_lite2", help="fd_lite2, kid_lite2, bird_detect")
+    ap.add_argument("--table", action="store_true", help="print the comparison table (markdown)")
+    args = ap.parse_args(argv)
+    runs = [r.expanduser() for r in args.runs]
+    if args.table or not args.out:
+        print(table(runs, args.metric))
+    if args.out:
+        plot(runs, args.out, args.metric)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
