@@ -69,14 +69,22 @@ def save_encoder(E: WEncoder, weights_folder: str | Path) -> Path:
     return folder
 
 
-def load_encoder(weights_folder: str | Path, device: torch.device | str = "cpu", G: nn.Module | None = None) -> WEncoder:
-    """Load weights_folder/encoder/; with G, check that it predicts ws of G's shape."""
+def load_encoder(weights_folder: str | Path, device: torch.device | str = "cpu", G: nn.Module | None = None,
+                 weights_file: str | Path | None = None) -> WEncoder:
+    """Load weights_folder/encoder/; with G, check that it predicts ws of G's shape; with weights_file
+    (G's model.safetensors), check that the encoder was trained for exactly those weights."""
     folder = Path(weights_folder) / ENCODER_DIR
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise CheckpointError(f"no encoder in {folder} (expected model.safetensors and config.json)")
     cfg = EncoderConfig(**json.loads((folder / "config.json").read_text()))
     if G is not None and (cfg.num_ws, cfg.w_dim) != (G.num_ws, G.w_dim):
         raise CheckpointError(f"encoder predicts ws [{cfg.num_ws}, {cfg.w_dim}] but G uses [{G.num_ws}, {G.w_dim}]")
+    if weights_file is not None and cfg.generator_sha256:
+        from birdanim.poses import sha256_file
+
+        if sha256_file(weights_file) != cfg.generator_sha256:
+            raise CheckpointError(f"the encoder in {folder} was trained for other generator weights; retrain it "
+                                  "with train/train_encoder.py")
     E = WEncoder(cfg)
     E.load_state_dict(load_state_dict(folder / "model.safetensors"))
     return E.to(device).eval().requires_grad_(False)

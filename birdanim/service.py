@@ -82,7 +82,7 @@ class Animator:
 
         folder = self.weights_file.parent if spec == "auto" else Path(spec)
         try:
-            return load_encoder(folder, self.device, self.G)
+            return load_encoder(folder, self.device, self.G, self.weights_file)
         except CheckpointError:
             if spec == "auto":
                 return None  # not shipped: the projector starts from w_avg instead
