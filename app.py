@@ -163,8 +163,6 @@ class RenderParams:
 class RenderJob:
     """Runs `service.animate` in a thread; keeps only the latest progress (memory stays bounded)."""
 
-    gate = threading.Lock()  # one heavy render at a time in this process (renders and example caching)
-
     def __init__(self, service, photo, box, params: RenderParams, out_dir: Path, cancel: threading.Event):
         self.service, self.photo, self.box, self.params, self.out_dir = service, photo, box, params, out_dir
         self.cancel = cancel
@@ -180,14 +178,13 @@ class RenderJob:
         return self
 
     def _run(self) -> None:
-        try:
-            with RenderJob.gate:
-                p = self.params
-                self.result = self.service.animate(
-                    self.photo, box=self.box, frames=p.frames, fps=p.fps, cutoff=p.cutoff, strength=p.strength,
-                    quality=p.quality, seed=p.seed, in_scene=p.in_scene, gif=p.gif, out_dir=self.out_dir,
-                    progress=self._progress, cancel=self.cancel,
-                )
+        try:  # the service itself runs one animate at a time (its lock), renders and example caching alike
+            p = self.params
+            self.result = self.service.animate(
+                self.photo, box=self.box, frames=p.frames, fps=p.fps, cutoff=p.cutoff, strength=p.strength,
+                quality=p.quality, seed=p.seed, in_scene=p.in_scene, gif=p.gif, out_dir=self.out_dir,
+                progress=self._progress, cancel=self.cancel,
+            )
         except BaseException as e:  # handed to the request thread, which reports it
             self.error = e
         finally:
@@ -312,6 +309,8 @@ def animate_handlers(service, cancels: CancelBoard):
             if job.error is not None:
                 raise job.error
             res = job.result
+            for note in getattr(res, "notes", []):
+                gr.Info(note)
             files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
             yield job.last_frame, str(res.mp4_path), files
         finally:  # reached after gradio copied the result into its cache (or on cancel / error)

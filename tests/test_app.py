@@ -1,8 +1,8 @@
 """The Gradio app: builds without launching; served on 127.0.0.1 and driven through gradio_client.
 
-The fast tests run the real app.py UI around a tiny stand-in service (tests/_app_fakes.py: real
-frames from a 32 px generator, real H.264 MP4s, real photo loading; no detector or projection).
-The end-to-end test at the bottom uses the real birdanim.service.Animator on tiny weights.
+All of them run the real birdanim.service.Animator on a tiny 32 px generator saved to disk
+(tests/_app_tiny.py); only the detector is scripted, so that "no bird" and "many birds" can be asked
+for. The slow test at the bottom uses the real YOLOv8 detector as well.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
-from _app_fakes import FakeAnimator, bird_photo  # noqa: E402
+from _anim_tiny import one_thread  # noqa: E402,F401 (autouse fixture: tiny models run faster on one thread)
+from _app_tiny import ScriptedDetector, bird_photo, tiny_animator  # noqa: E402
 from birdanim.detect import Box  # noqa: E402
 from birdanim.video import probe  # noqa: E402
 
@@ -41,8 +42,13 @@ def animate_args(photo, **kw):
 # ------------------------------------------------------------------ building
 
 
-def test_build_demo_does_not_launch_and_has_every_tab_and_endpoint():
-    demo = app.build_demo(FakeAnimator())
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    return tiny_animator(tmp_path_factory.mktemp("weights"))
+
+
+def test_build_demo_does_not_launch_and_has_every_tab_and_endpoint(service):
+    demo = app.build_demo(service)
     assert not demo.is_running
     api_names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
     assert {"detect", "animate", "cancel", "random_birds", "similarity", "mixing"} <= api_names
@@ -51,8 +57,8 @@ def test_build_demo_does_not_launch_and_has_every_tab_and_endpoint():
     assert demo.delete_cache == app.DELETE_CACHE
 
 
-def test_render_runs_alone_and_light_tabs_have_their_own_group():
-    demo = app.configure_queue(app.build_demo(FakeAnimator()))
+def test_render_runs_alone_and_light_tabs_have_their_own_group(service):
+    demo = app.configure_queue(app.build_demo(service))
     by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     assert by_name["animate"].concurrency_limit == 1
     assert by_name["animate"].concurrency_id == "render"
@@ -61,11 +67,10 @@ def test_render_runs_alone_and_light_tabs_have_their_own_group():
     assert demo._queue.max_size == app.QUEUE_SIZE
 
 
-def test_cutoff_slider_spans_the_generators_layers():
-    fake = FakeAnimator()
-    demo = app.build_demo(fake)
+def test_cutoff_slider_spans_the_generators_layers(service):
+    demo = app.build_demo(service)
     cutoffs = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and "utoff" in (b.label or "")]
-    assert cutoffs and all(s.minimum == 1 and s.maximum == fake.num_ws - 1 for s in cutoffs)
+    assert len(cutoffs) == 2 and all(s.minimum == 1 and s.maximum == service.num_ws - 1 for s in cutoffs)
 
 
 def test_about_tab_reads_the_model_card(tmp_path):
@@ -81,12 +86,11 @@ def test_about_tab_reads_the_model_card(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def served():
-    fake = FakeAnimator()
-    demo = app.configure_queue(app.build_demo(fake))
+def served(service):
+    demo = app.configure_queue(app.build_demo(service))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     client = gradio_client.Client(url, verbose=False)
-    yield fake, client, url
+    yield service, client, url
     demo.close()
 
 
@@ -159,29 +163,24 @@ def test_odd_but_valid_photos_are_accepted(served, photos, name):
 
 
 def test_rotated_photo_is_upright_before_detection(served, photos):
-    fake, client, _ = served
-    seen = []
-    real_detect = fake.detect
-    fake.detect = lambda photo: seen.append(photo.size) or real_detect(photo)
-    try:
-        detect(client, photos["rotated"])
-    finally:
-        fake.detect = real_detect
-    assert seen == [(240, 320)]  # stored 320x240 with EXIF orientation 6
+    service, client, _ = served
+    service.detector.seen.clear()
+    detect(client, photos["rotated"])
+    assert service.detector.seen == [(240, 320)]  # stored 320x240 with EXIF orientation 6
 
 
 def test_no_bird_gives_a_centred_crop_and_many_birds_a_choice(served, photos):
-    fake, client, _ = served
+    service, client, _ = served
     try:
-        fake.boxes = []
+        service.detector.boxes = []
         dropdown, cx, cy, size, _ = detect(client, photos["ok"])
         assert (cx, cy, size) == (50.0, 50.0, 75.0) and dropdown["visible"] is False
-        fake.boxes = [Box(10, 10, 110, 90, 0.9), Box(200, 100, 260, 160, 0.8), Box(0, 150, 40, 190, 0.5)]
+        service.detector.boxes = [Box(10, 10, 110, 90, 0.9), Box(200, 100, 260, 160, 0.8), Box(0, 150, 40, 190, 0.5)]
         dropdown, cx, cy, size, _ = detect(client, photos["ok"])
         assert dropdown["visible"] is True and len(dropdown["choices"]) == 3
         assert (cx, cy) == (pytest.approx(18.8, abs=0.05), pytest.approx(20.8, abs=0.05))
     finally:
-        fake.boxes = None
+        service.detector.boxes = None
 
 
 def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photos):
@@ -203,25 +202,23 @@ def test_animate_without_a_photo_says_so(served):
 
 
 def test_cancel_stops_the_render_thread(served, photos):
-    fake, client, _ = served
+    service, client, _ = served
     batches = []
-    fake.slow = 0.15  # 600 frames / 8 per batch = 75 batches = ~11 s if not cancelled
-    real_tick = fake.animate
 
-    def counting_animate(*a, progress=None, **k):
+    def slow_counting_animate(*a, progress=None, **k):
         def p(stage, fraction, frame):
             if stage == "render":
                 batches.append(fraction)
-            if progress:
-                progress(stage, fraction, frame)
-        return real_tick(*a, progress=p, **k)
+                time.sleep(0.15)  # 600 frames / 8 per batch = 75 batches: ~11 s if not cancelled
+            progress(stage, fraction, frame)
+        return type(service).animate(service, *a, progress=p, **k)
 
-    fake.animate = counting_animate
+    service.animate = slow_counting_animate
     try:
         job = client.submit(*animate_args(gradio_client.handle_file(str(photos["ok"])), frames=600),
                             api_name="/animate")
         t0 = time.monotonic()
-        while len(batches) < 3 and time.monotonic() - t0 < 30:
+        while len(batches) < 3 and time.monotonic() - t0 < 60:
             time.sleep(0.05)
         assert batches, "the render never started"
         client.predict(api_name="/cancel")
@@ -231,8 +228,7 @@ def test_cancel_stops_the_render_thread(served, photos):
         assert len(batches) == n < 75  # stopped, well before the end
         assert not job.status().success
     finally:
-        fake.animate, fake.slow = real_tick, 0.0
-        time.sleep(0.5)
+        del service.animate
     state = detect(client, photos["ok"])  # still serving
     assert state[1] == 50.0
 
@@ -246,19 +242,19 @@ def test_light_tabs(served):
     assert data.shape == (5, 5) and np.allclose(np.diag(data), 1.0, atol=1e-3) and np.allclose(data, data.T)
     assert Image.open(heatmap).size[0] > 300
     grid = Image.open(client.predict("0-1", "5-7", 3, 0.7, api_name="/mixing"))
-    assert grid.size == (3 * 32 + 2 * 2, 2 * 32 + 2)
+    assert grid.size == (4 * 32 + 3 * 2, 3 * 32 + 2 * 2)  # a header row and column of the source birds
     with pytest.raises(gradio_client.exceptions.AppError, match="cannot read"):
         client.predict("zero-seven", 0.7, False, api_name="/similarity")
 
 
-def test_uploads_and_results_are_deleted_from_gradios_cache(monkeypatch, tmp_path):
+def test_uploads_and_results_are_deleted_from_gradios_cache(service, monkeypatch, tmp_path):
     """What the About tab promises: gradio's copies of uploads and results do not stay.
 
     Every file the server writes into its cache during the requests must be gone a few seconds later
     (delete_cache shortened to 5 s here; the app uses 15 minutes).
     """
     monkeypatch.setattr(app, "DELETE_CACHE", (1, 5))
-    demo = app.configure_queue(app.build_demo(FakeAnimator()))
+    demo = app.configure_queue(app.build_demo(service))
     cache = Path(demo.GRADIO_CACHE)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
@@ -278,5 +274,40 @@ def test_uploads_and_results_are_deleted_from_gradios_cache(monkeypatch, tmp_pat
         while time.monotonic() < deadline and new_files():
             time.sleep(0.25)
         assert new_files() == []
+    finally:
+        demo.close()
+
+
+SHARED_TEST_ZIP = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "birds256" / "test.zip"
+
+
+@pytest.mark.slow
+def test_end_to_end_real_bird_through_the_real_detector(tmp_path):
+    """A real bird photo -> YOLOv8 finds it -> the app renders an H.264 MP4 (tiny generator)."""
+    import zipfile
+
+    if not SHARED_TEST_ZIP.is_file():
+        pytest.skip(f"{SHARED_TEST_ZIP} is absent (the shared data folder); CI has it")
+    service = tiny_animator(tmp_path / "weights", detector="auto")
+    if service.detector is None:
+        pytest.skip(f"no YOLOv8 detector could be loaded: {service.detector_error}")
+    with zipfile.ZipFile(SHARED_TEST_ZIP) as z:  # a real photo, kept in tmp_path only
+        name = sorted(z.namelist())[0]
+        photo = tmp_path / name
+        photo.write_bytes(z.read(name))
+    demo = app.configure_queue(app.build_demo(service))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    try:
+        client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "client"))
+        upload = gradio_client.handle_file(str(photo))
+        dropdown, cx, cy, size, crop = client.predict(upload, api_name="/detect")
+        assert dropdown["choices"], "the detector found no bird in a training-style bird crop"
+        assert size < 100.0  # a bird box, not the whole-photo fallback
+        _, video, files = client.predict(*animate_args(upload, cx=cx, cy=cy, size=size, frames=48, fps=24,
+                                                       gif=True), api_name="/animate")
+        info = probe(video["video"] if isinstance(video, dict) else video)
+        assert (info["codec"], info["pix_fmt"], info["frames"], info["fps"]) == ("h264", "yuv420p", 48, 24.0)
+        assert info["faststart"] and "Synthetic" in (info["comment"] or "")
+        assert [Path(f).suffix for f in files] == [".mp4", ".gif"]
     finally:
         demo.close()

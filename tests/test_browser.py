@@ -32,9 +32,9 @@ pytestmark = [
 def app_url(tmp_path_factory):
     pytest.importorskip("playwright")
     import app
-    from _app_fakes import FakeAnimator
+    from _app_tiny import tiny_animator
 
-    service = FakeAnimator()
+    service = tiny_animator(tmp_path_factory.mktemp("weights"))  # the real service on a 32 px generator
     demo = app.configure_queue(app.build_demo(service))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     yield url
@@ -72,7 +72,7 @@ def test_bad_upload_shows_a_message(page, tmp_path):
 
 
 def test_upload_render_and_watch_the_video(page, tmp_path):
-    from _app_fakes import bird_photo
+    from _app_tiny import bird_photo
 
     photo = bird_photo(tmp_path / "bird.png", size=(480, 360))
     upload(page, photo)
