@@ -49,12 +49,13 @@ FEAT_NET = "efficientnet-lite2-260-pool1280"
 
 
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)) (Heusel et al. 2017)."""
-    import scipy.linalg
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)) (Heusel et al. 2017).
 
-    covmean, _ = scipy.linalg.sqrtm(s1.astype(np.float64) @ s2.astype(np.float64), disp=False)
-    covmean = np.real(covmean)
-    return float(np.square(mu1 - mu2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    Tr(sqrt(S1 S2)) = sum of the square roots of the eigenvalues of S1 S2 (real and >= 0: S1 S2 is
+    similar to the PSD S1^1/2 S2 S1^1/2): faster and steadier than a full scipy sqrtm."""
+    eig = np.linalg.eigvals(s1.astype(np.float64) @ s2.astype(np.float64))
+    tr_covmean = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    return float(np.square(mu1 - mu2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
 def kid(f1: np.ndarray, f2: np.ndarray, num_subsets: int = 100, max_subset: int = 1000, seed: int = 0) -> float:

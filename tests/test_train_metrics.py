@@ -1,0 +1,120 @@
+"""Metrics maths, evaluation of a tiny generator, export of G_ema and the comparison table."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from birdanim.checkpoint import load_generator, load_meta
+from train import evaluate as E
+from train.export import export
+from train.plot import table
+from train.presets import make_config
+from train.snapshot import load_snapshot, module_state, snapshot_of_run
+from train.train import Dist, Trainer, snapshot
+
+CPU = torch.device("cpu")
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+    import scipy.linalg
+
+    rng = np.random.RandomState(2)
+    a, b = rng.randn(200, 16), rng.randn(200, 16) @ rng.randn(16, 16) * 0.3 + 1
+    (m1, s1), (m2, s2) = E.stats(a), E.stats(b)
+    ref = np.square(m1 - m2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(np.real(scipy.linalg.sqrtm(s1 @ s2)))
+    assert E.frechet_distance(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-6)
+
+
+def test_frechet_distance_matches_closed_form():
+    rng = np.random.RandomState(0)
+    mu1, mu2 = rng.randn(8), rng.randn(8)
+    s1, s2 = np.diag(rng.rand(8) + 0.5), np.diag(rng.rand(8) + 0.5)
+    expected = np.square(mu1 - mu2).sum() + np.sum(np.diag(s1) + np.diag(s2) - 2 * np.sqrt(np.diag(s1) * np.diag(s2)))
+    assert E.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-6)
+    assert E.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kid_near_zero_for_same_distribution_and_positive_when_shifted():
+    rng = np.random.RandomState(1)
+    a, b = rng.randn(400, 32), rng.randn(400, 32)
+    same = E.kid(a, b, num_subsets=20, max_subset=200)
+    shifted = E.kid(a, b + 0.5, num_subsets=20, max_subset=200)
+    assert abs(same) < 0.02 and shifted > 10 * abs(same) and shifted > 0.05
+
+
+def test_roundtrip_keeps_shape_and_blurs():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=g)
+    y = E.roundtrip(x, 16)
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    assert (y.float() - x.float()).abs().mean() > 10  # detail is gone
+    assert torch.equal(E.roundtrip(x, 64), x) or (E.roundtrip(x, 64).float() - x.float()).abs().max() <= 1
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    from birdanim.features import load_efficientnet_lite
+
+    return load_efficientnet_lite(0)
+
+
+@pytest.fixture(scope="module")
+def lite2():
+    from birdanim.features import load_efficientnet_lite
+
+    return load_efficientnet_lite(2)
+
+
+@pytest.mark.slow
+def test_evaluate_tiny_generator(monkeypatch, lite2):
+    torch.manual_seed(0)
+    G = Trainer(make_config("tiny", {"d": "classic"}), CPU, Dist(CPU), _data(), None).G_ema
+    real = np.random.RandomState(0).randn(64, 1280).astype(np.float32)
+    monkeypatch.setattr(E, "real_features", lambda net: real)  # no 4k-image test set in a unit test
+    rec = E.evaluate_generator(G, 16, ["fd", "kid"], CPU, lite2, None, batch=8)
+    assert rec["n"] == 16 and np.isfinite(rec["fd_lite2"]) and rec["fd_lite2"] > 0 and np.isfinite(rec["kid_lite2"])
+    # Deterministic: seeds 0..n-1, constant noise.
+    assert E.evaluate_generator(G, 16, ["kid"], CPU, lite2, None, batch=8)["kid_lite2"] == pytest.approx(rec["kid_lite2"])
+
+
+def _data():
+    from train.data import ImageDataset
+
+    g = torch.Generator().manual_seed(0)
+    return ImageDataset.from_tensor(torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=g))
+
+
+def test_export_gema_and_if_better(tmp_path, lite0):
+    cfg = make_config("tiny", {"export_gema": True})
+    tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    tr.step()
+    run = tmp_path / "00000-tiny"
+    run.mkdir()
+    snapshot(tr, cfg, run)
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 50.0, "n": 16}) + "\n")
+    written, meta = export(run, tmp_path / "w")
+    assert written and meta["metrics"]["fd_lite2"] == 50.0 and meta["images_seen"] == 4
+    G = load_generator(tmp_path / "w")
+    tensors, _ = load_snapshot(snapshot_of_run(run))
+    ref = module_state(tensors, "G_ema")
+    for k, v in G.state_dict().items():
+        assert torch.allclose(v, ref[k].float(), rtol=1e-2, atol=1e-3), k  # fp16 storage
+    assert load_meta(tmp_path / "w")["run"] == "00000-tiny"
+    assert (run / "gema" / f"{tr.images_seen:09d}" / "model.safetensors").is_file()
+    # --if-better: an equal FD does not overwrite; a better one does.
+    assert export(run, tmp_path / "w", if_better=True)[0] is False
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0}) + "\n")
+    assert export(run, tmp_path / "w", if_better=True)[0] is True
+    assert load_meta(tmp_path / "w")["metrics"]["fd_lite2"] == 40.0
+
+
+def test_comparison_table(tmp_path):
+    run = tmp_path / "00001-dcgan"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"arch": "dcgan", "d": "classic", "resolution": 64}))
+    (run / "log.jsonl").write_text("\n".join(json.dumps({"kimg": k, "img_s": 10.0, "cpu_hours": k / 20}) for k in (1, 2)) + "\n")
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps({"kimg": k, "fd_lite2": f, "cpu_hours": k / 20}) for k, f in ((1, 90.0), (2, 70.0))) + "\n")
+    t = table([run])
+    assert "dcgan" in t and "1.0: 90.0, 2.0: 70.0" in t and "| 70.0 |" in t and "| 10.00 |" in t
