@@ -119,3 +119,25 @@ def test_committed_poses_match_committed_weights():
     G = load_generator(REPO / "weights")
     poses = load_poses(DEFAULT_POSES_DIR, weights_file, G.num_ws, G.w_dim)  # raises WeightsError on mismatch
     assert poses.ws.shape[0] >= 10
+
+
+def test_make_target_poses_script(weights, tmp_path, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from train.make_target_poses import add_inbetweens, main
+
+    ws, labels = add_inbetweens([torch.zeros(2), torch.ones(2), torch.full((2,), 5.0)], ["a", "b", "c"], 5)
+    assert len(ws) == 5 and labels[:3] == ["a", "b", "in-between of b and c"]  # widest gap first
+    assert labels[4] == "in-between of c and a"  # then the wrap-around gap
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        Image.new("RGB", (80, 70), (40 * i, 100, 200)).save(frames / f"f{i}.png")
+    monkeypatch.setenv("BIRDANIM_THREADS", "1")
+    assert main(["--frames", str(frames), "--weights", str(weights), "--out", str(tmp_path / "poses"),
+                 "--steps", "2", "--min-poses", "3", "--detector", "none"]) == 0
+    poses = load_poses(tmp_path / "poses", weights / "model.safetensors", 8, 32)
+    assert poses.ws.shape == (3, 8, 32) and (tmp_path / "poses" / "pose_02.png").is_file()
+    assert poses.manifest["sources"][:2] == ["f0.png", "f1.png"]
+    assert not list((tmp_path / "poses").glob("f*.png"))  # the source frames are never copied

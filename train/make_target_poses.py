@@ -1,0 +1,128 @@
+"""Project real flying-bird frames into OUR generator to make the target poses of one wing-beat cycle.
+
+For each frame (sorted by name): detect the bird (a missed frame reuses the previous frame's box),
+square-crop it like the training data, project it
+into W+ (starting from the previous frame's ws, so consecutive poses stay consistent), and save
+pose_XX.npy (float32 [num_ws, w_dim]) with its render pose_XX.png and a manifest.json naming the
+weights (sha256 of model.safetensors), the settings and the source frame names. The frames
+themselves are never written to the output.
+
+Target2 holds nine frames of one wing-beat. To reach --min-poses (default 10) keyframes, in-between
+poses are inserted in W+ (the midpoint of the two neighbouring poses) where consecutive poses are
+furthest apart, the wrap-around from the last frame back to the first included; the manifest marks
+them as in-betweens of which frames.
+
+examples:
+  python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights weights/ --out assets/target_poses/
+  python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights /tmp/w --out /tmp/poses --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__" and __package__ in (None, ""):  # `python train/make_target_poses.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+
+from birdanim.checkpoint import WEIGHTS_FILE, resolve
+from birdanim.device import set_cpu_threads
+from birdanim.imageops import pil_to_tensor, tensor_to_uint8
+from birdanim.poses import save_poses
+from birdanim.projector import projection
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def list_frames(folders: list[str]) -> list[Path]:
+    frames = []
+    for f in folders:
+        p = Path(f)
+        frames += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS) if p.is_dir() else [p]
+    return frames
+
+
+def add_inbetweens(ws: list[torch.Tensor], labels: list[str], min_poses: int) -> tuple[list[torch.Tensor], list[str]]:
+    """Insert W+ midpoints into the widest gaps of the closed cycle until there are min_poses."""
+    ws, labels = list(ws), list(labels)
+    while len(ws) < min_poses:
+        gaps = [float((ws[(i + 1) % len(ws)] - ws[i]).norm()) for i in range(len(ws))]
+        i = int(np.argmax(gaps))
+        j = (i + 1) % len(ws)
+        ws.insert(i + 1, (ws[i] + ws[j]) / 2)
+        labels.insert(i + 1, f"in-between of {labels[i]} and {labels[j]}")
+    return ws, labels
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", nargs="+", required=True, help="folders (or files) of flying-bird frames, in cycle order")
+    p.add_argument("--weights", required=True, help="the generator weights folder the poses are for")
+    p.add_argument("--out", required=True, help="output folder (e.g. assets/target_poses/)")
+    p.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"],
+                   help="projector preset (PTI is never used: the poses must work with the shipped G)")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's W + W+ steps per frame")
+    p.add_argument("--min-poses", type=int, default=10, help="insert in-betweens up to this many poses")
+    p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 path, or 'none' (centred crops)")
+    p.add_argument("--min-conf", type=float, default=0.1,
+                   help="detector score threshold (lower than the app's 0.25: every frame shows one bird, and "
+                        "Target2/frame_0018 scores 0.24)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+
+    set_cpu_threads(args.threads)
+    from dataclasses import replace
+
+    from birdanim.projector import resolve_config
+    from birdanim.service import Animator
+
+    a = Animator(weights=args.weights, detector=None if args.detector == "none" else args.detector, poses_dir=None)
+    if a.detector is not None:
+        a.detector.min_conf = args.min_conf
+    cfg = replace(resolve_config(args.quality, a.encoder is not None, args.steps), pti_steps=0)
+    frames = list_frames(args.frames)
+    if not frames:
+        print(f"no frames found in {args.frames}", file=sys.stderr)
+        return 2
+    ws_list, labels, losses, t0, prev, prev_box = [], [], [], time.time(), None, None
+    for f in frames:
+        photo = a.load_photo(f)
+        boxes = a.detect(photo)
+        box = boxes[0] if boxes else prev_box  # a missed frame: the bird is near where it just was
+        prev_box = box
+        crop = a.crop(photo, box)
+        res = projection(a.G, pil_to_tensor(crop, a.device), config=cfg, init_ws=prev, encoder=a.encoder,
+                         seed=args.seed, features=a.features)
+        prev = res.ws
+        ws_list.append(res.ws[0].cpu())
+        labels.append(f.name)
+        losses.append(res.losses[-1])
+        print(f"{f.name}: box {'found' if boxes else 'missed (previous frame box)' if box else 'none (centred crop)'}, final loss {res.losses[-1]:.4f}, "
+              f"{time.time() - t0:.0f} s")
+    ws_list, labels = add_inbetweens(ws_list, labels, args.min_poses)
+    ws = torch.stack(ws_list)
+    with torch.no_grad():
+        renders = np.concatenate([tensor_to_uint8(a.G.synthesis(ws[i : i + 8].to(a.device), noise_mode="const"))
+                                  for i in range(0, len(ws), 8)])
+    weights_file = resolve(args.weights, WEIGHTS_FILE)
+    extra = {
+        "sources": labels,  # file names only: the frames are not redistributed
+        "source_folders": [str(Path(x)) for x in args.frames],
+        "projector": {**cfg.__dict__, "quality": args.quality, "seed": args.seed, "init": "previous frame's ws"},
+        "final_losses": [round(x, 5) for x in losses],
+        "detector": a.detector.source if a.detector is not None else None,
+        "seconds": round(time.time() - t0, 1),
+    }
+    out = save_poses(args.out, ws, renders, weights_file, extra)
+    print(f"wrote {len(ws)} poses to {out} in {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
