@@ -139,5 +139,5 @@ def test_make_target_poses_script(weights, tmp_path, monkeypatch):
                  "--steps", "2", "--min-poses", "3", "--detector", "none"]) == 0
     poses = load_poses(tmp_path / "poses", weights / "model.safetensors", 8, 32)
     assert poses.ws.shape == (3, 8, 32) and (tmp_path / "poses" / "pose_02.png").is_file()
-    assert poses.manifest["sources"][:2] == ["f0.png", "f1.png"]
+    assert poses.manifest["sources"][0] == "f0.png" and poses.manifest["sources"].count("f1.png") == 1
     assert not list((tmp_path / "poses").glob("f*.png"))  # the source frames are never copied
