@@ -153,5 +153,5 @@ def test_dry_run_prints_resolved_config(capsys, tmp_path):
 
 
 def test_bad_config_is_a_clear_error(capsys):
-    assert main(["--preset", "tiny", "--d", "nonsense", "--dry-run"]) == 2
+    assert main(["--preset", "tiny", "--disc", "nonsense", "--dry-run"]) == 2
     assert "d must be one of" in capsys.readouterr().err

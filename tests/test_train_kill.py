@@ -30,7 +30,7 @@ def _zip(path: Path, n: int = 16):
 
 
 def _start(outdir: Path, data: Path, env) -> subprocess.Popen:
-    cmd = [sys.executable, str(REPO / "train" / "train.py"), "--preset", "tiny", "--d", "classic", "--loss", "logistic",
+    cmd = [sys.executable, str(REPO / "train" / "train.py"), "--preset", "tiny", "--disc", "classic", "--loss", "logistic",
            "--data", str(data), "--outdir", str(outdir), "--resume", "latest", "--kimg", "10", "--snap-kimg", "0.004",
            "--no-progress", "--threads", "1"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)

@@ -314,14 +314,14 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     for f in dataclasses.fields(TrainConfig):
         if f.name == "preset":
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = "--disc" if f.name == "d" else "--" + f.name.replace("_", "-")  # "--d" clashes with torchrun's options
         if f.type in ("bool", bool):
             g.add_argument(flag, type=_bool, default=None, metavar="BOOL")
         elif f.name == "data":
             g.add_argument(flag, nargs="+", default=None, metavar="ZIP", help="training zips (train splits only)")
         else:
             typ = {"int": int, "float": float, "str": str}[str(f.type)]
-            g.add_argument(flag, type=typ, default=None)
+            g.add_argument(flag, type=typ, default=None, dest=f.name)
     args = p.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "preset" and getattr(args, f.name, None) is not None}
     return args, overrides
