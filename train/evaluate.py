@@ -140,30 +140,20 @@ def generate(G, n: int, batch: int, device, seed0: int = 0):
 # ---------------------------------------------------------------- detector
 
 
-def load_bird_detector(path: str | Path | None = None):
-    """An ultralytics YOLO detector (imported here: heavy). Clear error if it cannot be loaded."""
-    from birdanim.errors import DetectorUnavailableError
+def load_bird_detector(path: str | Path | None = None, conf: float = 0.25):
+    """The project's YOLOv8 bird detector (birdanim.detect; ultralytics is imported there, lazily).
+    DetectorUnavailableError with a clear message if none loads."""
+    from birdanim.detect import BirdDetector
 
-    path = Path(path) if path else SHARED_DETECTOR
-    try:
-        from ultralytics import YOLO
-    except ImportError as e:
-        raise DetectorUnavailableError("ultralytics is not installed (pip install ultralytics openvino)") from e
-    if not path.exists():
-        raise DetectorUnavailableError(f"detector weights not found at {path}; pass --detector PATH")
-    try:
-        return YOLO(str(path), task="detect")
-    except Exception as e:
-        raise DetectorUnavailableError(f"could not load the detector at {path}: {type(e).__name__}: {e}") from e
+    return BirdDetector(str(path) if path else str(SHARED_DETECTOR), min_conf=conf)
 
 
-def has_bird(detector, images_uint8: np.ndarray, conf: float = 0.25) -> np.ndarray:
-    """[N] bool: a bird (class 14) with confidence >= conf in each uint8 [N, H, W, 3] RGB image."""
-    out = []
-    for im in images_uint8:
-        res = detector.predict(im[:, :, ::-1].copy(), conf=conf, classes=[14], verbose=False)  # BGR like cv2
-        out.append(bool(len(res[0].boxes)))
-    return np.array(out)
+def has_bird(detector, images_uint8: np.ndarray) -> np.ndarray:
+    """[N] bool: at least one bird (COCO class 14, confidence >= the detector's min_conf) in each
+    uint8 [N, H, W, 3] RGB image."""
+    from PIL import Image
+
+    return np.array([len(detector(Image.fromarray(np.ascontiguousarray(im)))) > 0 for im in images_uint8])
 
 
 # ---------------------------------------------------------------- evaluation

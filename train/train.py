@@ -249,7 +249,8 @@ class Trainer:
         for i in range(0, n, 8):
             zz = z[i : i + 8]
             imgs.append(self.G_ema(zz) if self.cfg.arch == "dcgan" else self.G_ema(zz, noise_mode="const"))
-        grid = make_grid(tensor_to_uint8(torch.cat(imgs)), cols=int(np.ceil(np.sqrt(n))))
+        cols = next(c for c in range(int(np.ceil(np.sqrt(n))), n + 1) if n % c == 0 or c * c >= 2 * n)  # 32 -> 8 x 4
+        grid = make_grid(tensor_to_uint8(torch.cat(imgs)), cols=cols)
         Image.fromarray(grid).save(path)
 
 
