@@ -352,32 +352,36 @@ def _is_cancelled(err: BaseException | None) -> bool:
 
 
 def example_render(service):
-    """The examples' function (cached lazily): detect, crop and render with the default settings."""
+    """The examples' function (cached lazily): detect, crop and render with the default settings.
+
+    gradio copies the video into its example cache only after this returns, so the work folder is
+    left for new_work_dir()'s sweep (these are the project's own photos, not uploads).
+    """
 
     @friendly
     def run(path, progress=gr.Progress()):
         photo = service.load_photo(path)
         boxes = service.detect(photo)
         box = boxes[0] if boxes else None
-        work = new_work_dir()
         params = RenderParams(frames=300, fps=30, cutoff=min(7, num_ws_of(service) - 1), strength=1.0,
                               quality="fast", seed=0, in_scene=False, gif=False)
-        job = RenderJob(service, photo, box, params, work, threading.Event())
-        try:
-            job.start()
-            for _ in _stream_progress(job, progress):
-                pass
-            if job.error is not None:
-                raise job.error
-            return service.crop(photo, box), str(job.result.mp4_path)
-        finally:
-            job.stop()
-            shutil.rmtree(work, ignore_errors=True)
+        job = RenderJob(service, photo, box, params, new_work_dir(), threading.Event()).start()
+        for _ in _stream_progress(job, progress):
+            pass
+        job.stop()
+        if job.error is not None:
+            raise job.error
+        return service.crop(photo, box), str(job.result.mp4_path)
 
     return run
 
 
-def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
+def example_photos() -> list[Path]:
+    """The shipped examples (train/make_examples.py writes them)."""
+    return sorted(EXAMPLES_DIR.glob("*.jpg")) + sorted(EXAMPLES_DIR.glob("*.png"))
+
+
+def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> AnimateTab:
     on_photo, on_pick, on_slide, render, cancel = animate_handlers(service, cancels)
     num_ws = num_ws_of(service)
     boxes = gr.State([])
@@ -425,7 +429,6 @@ def build_animate_tab(service, cancels: CancelBoard) -> AnimateTab:
         [preview, video, downloads], api_name="animate", concurrency_limit=1, concurrency_id="render",
     )
     cancel_btn.click(cancel, None, None, cancels=[render_event], queue=False, api_name="cancel")
-    examples = sorted(EXAMPLES_DIR.glob("*.jpg")) + sorted(EXAMPLES_DIR.glob("*.png"))
     if examples:
         gr.Examples([[str(p)] for p in examples], inputs=[photo], outputs=[crop, video], fn=example_render(service),
                     cache_examples=True, cache_mode="lazy", label="Try an example (made by the project's generator)")
@@ -598,14 +601,18 @@ def build_about_tab(weights: str | None) -> None:
 # ================================================================== the whole app
 
 
-def build_demo(service, weights: str | None = None) -> gr.Blocks:
-    """The app's Blocks around `service` (an Animator or anything with its methods); not launched."""
+def build_demo(service, weights: str | None = None, examples: list[Path] | None = None) -> gr.Blocks:
+    """The app's Blocks around `service` (a birdanim.service.Animator); not launched.
+
+    weights: where the About tab reads the model card (None: $BIRDANIM_WEIGHTS or weights/);
+    examples: example photos (None: assets/examples/).
+    """
     cancels = CancelBoard()
     with gr.Blocks(title="birdanim: make a bird photo fly", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# birdanim\nUpload a still photo of a bird and get back a video of it flying.")
         with gr.Tabs(selected="animate") as tabs:
             with gr.Tab("Animate", id="animate"):
-                animate = build_animate_tab(service, cancels)
+                animate = build_animate_tab(service, cancels, example_photos() if examples is None else examples)
             with gr.Tab("Random birds", id="random"):
                 seeds_state, psi_state = build_random_tab(service, animate, tabs)
             with gr.Tab("Latent similarity", id="similarity"):
@@ -628,6 +635,15 @@ def server_address() -> tuple[str, int]:
     return host, int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
 
 
+def use_examples_cache_for(service) -> None:
+    """Keep the lazily cached example videos per generator: gradio's cache folder outlives restarts,
+    and a video rendered by older weights must not be shown for new ones."""
+    from birdanim.poses import sha256_file
+
+    key = sha256_file(service.weights_file)[:16]
+    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(REPO / ".gradio" / "cached_examples" / key))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from birdanim.device import set_cpu_threads
@@ -639,6 +655,7 @@ def main() -> None:
     t0 = time.perf_counter()
     service.warmup()
     log.info("warm-up took %.1f s", time.perf_counter() - t0)
+    use_examples_cache_for(service)
     demo = configure_queue(build_demo(service, weights))
     host, port = server_address()
     demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS, show_error=False)

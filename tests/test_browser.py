@@ -31,14 +31,20 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     pytest.importorskip("playwright")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("example_cache")))  # no stale cache
     import app
     from _app_tiny import tiny_animator
+    from train.make_examples import make_examples
 
-    service = tiny_animator(tmp_path_factory.mktemp("weights"))  # the real service on a 32 px generator
-    demo = app.configure_queue(app.build_demo(service))
+    weights = tmp_path_factory.mktemp("weights")
+    service = tiny_animator(weights)  # the real service on a 32 px generator
+    examples = make_examples(str(weights), [3], 0.6, tmp_path_factory.mktemp("examples"), (320, 240))
+    demo = app.configure_queue(app.build_demo(service, examples=examples))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     yield url
     demo.close()
+    mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +114,15 @@ def test_gallery_pick_goes_to_the_animate_tab(page):
     assert page.get_by_text("Error", exact=True).count() == 0
     page.screenshot(path=str(ARTIFACTS / "5_sent_to_animate.png"), full_page=True)
 
+
+
+def test_example_renders_and_is_cached(page):
+    page.get_by_role("tab", name="Animate").click()
+    page.locator("#result-video video").first.wait_for(state="attached")  # left by the earlier test
+    old = page.evaluate("() => document.querySelector('#result-video video').src")
+    page.get_by_text("Try an example", exact=False).scroll_into_view_if_needed()
+    page.locator("button.gallery-item").first.click()
+    page.wait_for_function(
+        "(old) => { const v = document.querySelector('#result-video video'); return v && v.src && v.src !== old; }",
+        arg=old, timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "6_example.png"), full_page=True)
