@@ -46,9 +46,10 @@ class Timer:
 
 
 def profile_step(tr: Trainer, timer: Timer) -> None:
-    """One G step + one D step, timed part by part (same work as Trainer.step)."""
-    cfg, n = tr.cfg, tr.batch_gpu
-    D = tr.D
+    """The same work as Trainer.gan_step, timed part by part."""
+    from train import loss as L
+
+    cfg, n, D = tr.cfg, tr.batch_gpu, tr.D
     projected = hasattr(D, "project")
 
     def timed(name, fn):
@@ -57,39 +58,29 @@ def profile_step(tr: Trainer, timer: Timer) -> None:
         timer.add(name, time.perf_counter() - t0)
         return out
 
-    # G step
     tr.G.requires_grad_(True)
     D.requires_grad_(False)
-    tr.opt_G.zero_grad(set_to_none=True)
     fake = timed("G fwd", lambda: tr._fakes(n, True))
-    aug = timed("augment", lambda: tr.augment(fake))
+    fake_in = timed("augment", lambda: tr.augment(fake))
     if projected:
-        feats = timed("feature net fwd", lambda: D.project(aug))
-        logits = timed("D heads fwd", lambda: torch.cat([h(f).flatten(1) for h, f in zip(D.heads, feats)], 1))
-    else:
-        logits = timed("D fwd", lambda: D(aug))
-    from train import loss as L
-
-    lossg = L.g_loss(logits, cfg.loss)
-    timed("G step backward (D/F + G)", lambda: lossg.backward())
-    timed("optimiser", lambda: tr.opt_G.step())
-    # D step
-    tr.G.requires_grad_(False)
+        fake_in = timed("feature net fwd", lambda: D.project(fake_in))
     D.requires_grad_(True)
     tr.opt_D.zero_grad(set_to_none=True)
-    with torch.no_grad():
-        fake = timed("G fwd", lambda: tr._fakes(n, False))
-    real = tr._reals()
-    both = timed("augment", lambda: torch.cat([tr.augment(fake), tr.augment(real)]))
+    real = timed("augment", lambda: tr.augment(tr._reals()))
     if projected:
         with torch.no_grad():
-            feats = timed("feature net fwd", lambda: D.project(both))
-        logits = timed("D heads fwd", lambda: torch.cat([h(f).flatten(1) for h, f in zip(D.heads, feats)], 1))
+            real_feats = timed("feature net fwd", lambda: D.project(real))
+        logits = timed("D fwd (heads)", lambda: torch.cat([D.logits([f.detach() for f in fake_in]), D.logits(real_feats)]))
     else:
-        logits = timed("D fwd", lambda: D(both))
+        logits = timed("D fwd (heads)", lambda: torch.cat([D(fake_in.detach()), D(real)]))
     lossd = L.d_loss(logits[n:], logits[:n], cfg.loss)
-    timed("D step backward", lambda: lossd.backward())
-    timed("optimiser", lambda: tr.opt_D.step())
+    timed("D bwd (heads)", lambda: lossd.backward())
+    timed("optimisers", lambda: tr.opt_D.step())
+    D.requires_grad_(False)
+    tr.opt_G.zero_grad(set_to_none=True)
+    lossg = L.g_loss(timed("D fwd (heads)", lambda: D.logits(fake_in) if projected else D(fake_in)), cfg.loss)
+    timed("G bwd (through D/F and G)", lambda: lossg.backward())
+    timed("optimisers", lambda: tr.opt_G.step())
 
 
 def bench(res: int, d: str, feat_res: int, batch: int, steps: int, feature_net) -> dict:

@@ -115,10 +115,13 @@ class ProjectedDiscriminator(nn.Module):
             img = resize(img, self.cfg.feat_res)
         return self.proj(self.features.forward_features(img))
 
+    def logits(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """The trainable part: 4 projected maps -> patch logits [N, P] over all scales."""
+        return torch.cat([head(f).flatten(1) for head, f in zip(self.heads, feats)], dim=1)
+
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """[N, 3, R, R] in [-1, 1] -> patch logits [N, P] over all scales."""
-        feats = self.project(img)
-        return torch.cat([head(f).flatten(1) for head, f in zip(self.heads, feats)], dim=1)
+        return self.logits(self.project(img))
 
 
 def resize(img: torch.Tensor, side: int) -> torch.Tensor:

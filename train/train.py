@@ -126,37 +126,50 @@ class Trainer:
     def _reals(self) -> torch.Tensor:
         return self.ds.batch(next(self.sampler), self.cfg.xflip, None, self.device)
 
-    def g_step(self) -> float:
+    def gan_step(self) -> dict:
+        """One D update and one G update from a single batch of fakes (as in the DCGAN reference loop):
+        D learns on the detached fakes, then G learns through the updated D on the same fakes. With
+        the projected D, the frozen feature network's forward on the fakes is shared too. On a CPU
+        this saves one G forward and one feature-network forward per iteration (about 20%)."""
+        cfg, D = self.cfg, self.D
+        projected = hasattr(D, "project")
         self.G.requires_grad_(True)
-        self.D.requires_grad_(False)
-        self.opt_G.zero_grad(set_to_none=True)
-        fake = self._fakes(self.batch_gpu, update_w_avg=self.cfg.arch == "stylegan2")
-        loss = L.g_loss(self.D(self.augment(fake)), self.cfg.loss)
-        loss.backward()
-        self.dd.average_grads(self.G)
-        self.opt_G.step()
-        return float(loss.detach())
-
-    def d_step(self) -> tuple[float, float]:
-        self.G.requires_grad_(False)
-        _set_trainable(self.D)
+        D.requires_grad_(False)
+        fake = self._fakes(self.batch_gpu, update_w_avg=cfg.arch == "stylegan2")
+        fake_in = self.augment(fake)
+        if projected:
+            fake_in = D.project(fake_in)  # graph back to G; D's heads see it detached first
+        # --- D update
+        D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            fake = self._fakes(self.batch_gpu, update_w_avg=False)
-        real = self._reals()
-        fake_logits = self.D(self.augment(fake))
-        real_logits = self.D(self.augment(real))
-        loss = L.d_loss(real_logits, fake_logits, self.cfg.loss)
-        loss.backward()
-        self.dd.average_grads(self.D)
+        real = self.augment(self._reals())
+        if projected:
+            with torch.no_grad():
+                real_feats = D.project(real)
+            fake_logits = D.logits([f.detach() for f in fake_in])
+            real_logits = D.logits(real_feats)
+        else:
+            fake_logits = D(fake_in.detach())
+            real_logits = D(real)
+        loss_d = L.d_loss(real_logits, fake_logits, cfg.loss)
+        loss_d.backward()
+        self.dd.average_grads(D)
         self.opt_D.step()
         if self.ada is not None:
             self.ada.accumulate(real_logits, real.shape[0])
             self.ada.maybe_update(self.dd.sum)
-        return float(loss.detach()), float(real_logits.detach().mean() - fake_logits.detach().mean())
+        # --- G update through the updated D
+        D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss)
+        loss_g.backward()
+        self.dd.average_grads(self.G)
+        self.opt_G.step()
+        margin = float(real_logits.detach().mean() - fake_logits.detach().mean())
+        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "d_margin": margin}
 
     def r1_step(self) -> float:
-        _set_trainable(self.D)
+        self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         real = self._reals().detach().requires_grad_(True)
         logits = self.D(self.augment(real))
@@ -182,8 +195,7 @@ class Trainer:
             be.copy_(b)  # w_avg, constant noise, BN statistics: follow G
 
     def step(self) -> dict:
-        stats = {"loss_g": self.g_step()}
-        stats["loss_d"], stats["d_margin"] = self.d_step()
+        stats = self.gan_step()
         self.steps += 1
         if self.use_r1 and self.steps % self.cfg.r1_interval == 0:
             stats["r1"] = self.r1_step()
@@ -252,11 +264,6 @@ class Trainer:
         cols = next(c for c in range(int(np.ceil(np.sqrt(n))), n + 1) if n % c == 0 or c * c >= 2 * n)  # 32 -> 8 x 4
         grid = make_grid(tensor_to_uint8(torch.cat(imgs)), cols=cols)
         Image.fromarray(grid).save(path)
-
-
-def _set_trainable(D: torch.nn.Module) -> None:
-    """Enable grads of D's own trainable parameters (the projected D's frozen parts are buffers)."""
-    D.requires_grad_(True)
 
 
 # ---------------------------------------------------------------- run folders, logging
