@@ -63,7 +63,9 @@ def _open(src: PhotoSource) -> Image.Image:
             return Image.open(fp)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise BadImageError(f"image too large to decode safely ({e})") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as e:
+        # ImportError: once ultralytics is imported it patches Image.open to retry unknown files with
+        # the pi-heif plugin, and raises ModuleNotFoundError when that is not installed.
         raise BadImageError("not an image file (or a format Pillow cannot read)") from e
 
 

@@ -110,3 +110,11 @@ def test_exif_rotation():
 def test_huge_legal_image_downscaled():
     out = load_photo(Image.new("RGB", (4096, 1024), (1, 2, 3)))
     assert out.size == (2048, 512)
+
+
+def test_text_file_after_ultralytics_patched_pillow(tmp_path):
+    pytest.importorskip("ultralytics")
+    import ultralytics.utils.patches  # noqa: F401  (patches PIL.Image.open to retry with pi-heif)
+
+    with pytest.raises(BadImageError, match="not an image"):
+        load_photo(b"plain text, not an image" * 4)
