@@ -69,3 +69,19 @@ def test_presets_and_errors(G, features):
         resolve_config("ultra", True, None)
     with pytest.raises(ValueError, match="target"):
         project(G, torch.zeros(3, 32, 32), features=features)
+
+
+def test_partial_synthesis(G, target, features):
+    from birdanim.projector import partial_synthesis
+
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1)))
+    assert partial_synthesis(G, None) is G.synthesis and partial_synthesis(G, 32) is G.synthesis
+    with torch.no_grad():
+        low = partial_synthesis(G, 16)(ws)
+        full = G.synthesis(ws)
+    assert low.shape == (2, 3, 16, 16)
+    # The 16 px running image is the low-pass skeleton of the final one (the last toRGB adds detail).
+    assert torch.nn.functional.avg_pool2d(full, 2).sub(low).abs().mean() < full.abs().mean()
+    cfg = ProjectorConfig(w_steps=5, wplus_steps=5, lr=0.1, loss_res=32, synth_res=16)
+    res = projection(G, target, config=cfg, features=features)
+    assert res.losses[-1] < res.losses[0]
