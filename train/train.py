@@ -113,6 +113,7 @@ class Trainer:
         dd.broadcast_module(self.G)
         dd.broadcast_module(self.D)
         dd.broadcast_module(self.G_ema)
+        torch.manual_seed(cfg.seed + 7919 * dd.rank)  # from here on each rank draws its own z, noise, augmentations
 
     # ---- one iteration
 
