@@ -26,7 +26,7 @@ from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses
 from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
 from birdanim.detect import Box, crop_square, square_window
 from birdanim.device import pick_device
-from birdanim.errors import BirdanimError, DetectorUnavailableError, WeightsError
+from birdanim.errors import BirdanimError, DetectorUnavailableError, NoBirdError, WeightsError
 from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_uint8
 from birdanim.models.stylegan2 import z_from_seeds
 from birdanim.photo import PhotoSource, load_photo
@@ -35,6 +35,7 @@ __all__ = ["Animator", "AnimationResult", "Box", "Cancelled"]
 
 Progress = Callable[[str, float, "np.ndarray | None"], None]
 QUALITIES = ("fast", "balanced", "best")
+GIF_MAX_FPS, GIF_MAX_SIDE = 15.0, 320  # GIFs are big: fewer, smaller frames than the MP4
 
 
 @dataclass
@@ -140,9 +141,10 @@ class Animator:
     def animate(self, photo, *, box: Box | None = None, frames: int = 300, fps: float = 30, cutoff: int = 7,
                 strength: float = 1.0, quality: str = "fast", seed: int = 0, in_scene: bool = False,
                 gif: bool = False, out_dir: Path | None = None, progress: Progress | None = None,
-                cancel: threading.Event | None = None, cycles: int = 1) -> AnimationResult:
+                cancel: threading.Event | None = None, cycles: int = 1, require_bird: bool = False) -> AnimationResult:
         """Photo -> MP4 of the bird flying. cycles: wing-beat cycles per video (the loop goes round
-        the poses that many times)."""
+        the poses that many times); require_bird: raise NoBirdError instead of falling back to a
+        centred crop when the detector finds no bird (and no box was given)."""
         self._check_args(frames, fps, cutoff, strength, quality)
         if self.poses is None:
             raise self.poses_error
@@ -152,7 +154,7 @@ class Animator:
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
             notes: list[str] = []
-            box = self._pick_box(photo, box, notes, report)
+            box = self._pick_box(photo, box, notes, report, require_bird)
             timings["detect"] = time.perf_counter() - t0
             _raise_if(cancel)
 
@@ -183,15 +185,19 @@ class Animator:
         if quality not in QUALITIES:
             raise BadArgument(f"quality must be one of {QUALITIES}, got {quality!r}")
 
-    def _pick_box(self, photo, box, notes, report) -> Box | None:
+    def _pick_box(self, photo, box, notes, report, require_bird: bool = False) -> Box | None:
         if box is not None:
             return box
+        if self.detector is None and require_bird:
+            raise NoBirdError(f"no bird detector is loaded ({self.detector_error}); pass a box to crop manually")
         if self.detector is None:
             notes.append("no detector loaded: using a centred square crop")
             return None
         report("detect", 0.0, None)
         boxes = self.detect(photo)
         report("detect", 1.0, None)
+        if not boxes and require_bird:
+            raise NoBirdError("no bird found in the photo; choose the crop by hand (pass a box)")
         if not boxes:
             notes.append("no bird found: using a centred square crop (adjust it if the bird is elsewhere)")
             return None
@@ -221,7 +227,8 @@ class Animator:
         comp = Compositor(photo, window) if window is not None else None
         size = comp.size if comp is not None else (G.img_resolution, G.img_resolution)
         mp4 = out / "bird.mp4"
-        kept, render_s, encode_s = [], 0.0, 0.0
+        kept, render_s, encode_s, done = [], 0.0, 0.0, 0
+        gif_step = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
         with Mp4Writer(mp4, size, fps) as writer:
             t = time.perf_counter()
             for batch in iter_frames(G, ws, self.render_batch, lambda f, last: report("render", f, last), cancel):
@@ -230,13 +237,15 @@ class Animator:
                 t_enc = time.perf_counter()
                 writer.write(batch)  # ffmpeg encodes in its own process while we render the next batch
                 encode_s += time.perf_counter() - t_enc
-                if gif:
-                    kept.append(batch)
+                if gif:  # keep only the GIF's frames, already small: bounded memory even in-scene
+                    kept += [_shrink(f, GIF_MAX_SIDE) for j, f in enumerate(batch) if (done + j) % gif_step == 0]
+                done += len(batch)
             render_s = time.perf_counter() - t - encode_s
             report("encode", 0.0, None)
             t_enc = time.perf_counter()
         encode_s += time.perf_counter() - t_enc  # closing waits for ffmpeg to finish
-        gif_path = write_gif(out / "bird.gif", np.concatenate(kept), fps=fps) if gif else None
+        gif_path = write_gif(out / "bird.gif", np.stack(kept), fps=fps / gif_step, max_fps=GIF_MAX_FPS,
+                             max_side=GIF_MAX_SIDE) if gif else None
         report("encode", 1.0, None)
         return mp4, gif_path, render_s, encode_s
 
@@ -279,6 +288,14 @@ class Animator:
 
 class BadArgument(BirdanimError, ValueError):
     """An animate / mixing parameter is out of range."""
+
+
+def _shrink(frame: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1:
+        return frame
+    return np.asarray(Image.fromarray(frame).resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS))
 
 
 def _raise_if(cancel: threading.Event | None) -> None:

@@ -141,3 +141,17 @@ def test_make_target_poses_script(weights, tmp_path, monkeypatch):
     assert poses.ws.shape == (3, 8, 32) and (tmp_path / "poses" / "pose_02.png").is_file()
     assert poses.manifest["sources"][0] == "f0.png" and poses.manifest["sources"].count("f1.png") == 1
     assert not list((tmp_path / "poses").glob("f*.png"))  # the source frames are never copied
+
+
+def test_require_bird_without_detector(animator, photo, tmp_path):
+    from birdanim.errors import NoBirdError
+
+    with pytest.raises(NoBirdError, match="pass a box"):
+        animator.animate(photo, frames=4, out_dir=tmp_path, require_bird=True)
+    res = animator.animate(photo, box=Box(80, 40, 130, 80), frames=4, out_dir=tmp_path, require_bird=True)
+    assert res.box == Box(80, 40, 130, 80)
+
+
+def test_gif_frames_subsampled(animator, photo, tmp_path):
+    res = animator.animate(photo, frames=12, fps=30, out_dir=tmp_path, gif=True)
+    assert Image.open(res.gif_path).n_frames == 6  # 30 fps -> 15 fps

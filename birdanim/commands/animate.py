@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-scene", action="store_true", help="paste the animated bird back into the photo")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the MP4")
     p.add_argument("--box", default=None, help="bird box x0,y0,x1,y1 in photo pixels (skips detection)")
+    p.add_argument("--require-bird", action="store_true", help="fail when no bird is detected (default: centred crop)")
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 .pt / OpenVINO folder, or 'none'")
     p.add_argument("--poses", default=None, help="target poses folder (default assets/target_poses)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -70,7 +71,7 @@ def run(args) -> int:
             res = animator.animate(photo, box=box, frames=args.frames, fps=args.fps, cutoff=args.cutoff,
                                    strength=args.strength, quality=args.quality, seed=args.seed,
                                    in_scene=args.in_scene, gif=args.gif, out_dir=Path(tmp), progress=progress,
-                                   cycles=args.cycles)
+                                   cycles=args.cycles, require_bird=args.require_bird)
             progress.close()
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
