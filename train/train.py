@@ -40,7 +40,7 @@ from train.augment import AdaController
 from train.data import BatchSampler, ImageDataset
 from train.networks import build_augment, build_discriminator, build_generator
 from train.presets import PRESETS, TrainConfig, make_config
-from train.snapshot import load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state
+from train.snapshot import load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
 
 DEFAULT_OUTDIR = Path.home() / ".cache" / "birdanim" / "runs"
 
@@ -101,10 +101,10 @@ class Trainer:
         self.use_r1 = cfg.arch == "stylegan2" and cfg.d == "classic" and cfg.r1_interval > 0
         # Lazy regularisation: R1 every k steps costs 1/k as much; adjust Adam so the effective
         # schedule matches (NVlabs' mb_ratio).
-        ratio = cfg.r1_interval / (cfg.r1_interval + 1) if self.use_r1 else 1.0
-        betas_d = (cfg.beta1**ratio, cfg.beta2**ratio)
+        self.reg_ratio = cfg.r1_interval / (cfg.r1_interval + 1) if self.use_r1 else 1.0
+        betas_d = (cfg.beta1**self.reg_ratio, cfg.beta2**self.reg_ratio)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.glr, betas=(cfg.beta1, cfg.beta2), eps=1e-8)
-        self.opt_D = torch.optim.Adam([p for p in self.D.parameters() if p.requires_grad], lr=cfg.dlr * ratio, betas=betas_d, eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.dlr * self.reg_ratio, betas=betas_d, eps=1e-8)
         self.images_seen = 0
         self.steps = 0
         self.cpu_seconds = 0.0  # process CPU time (user + system, all threads), summed over resumes
@@ -227,13 +227,11 @@ class Trainer:
     def restore(self, tensors: dict, state: dict) -> None:
         for name, m in self.modules().items():
             m.load_state_dict(module_state(tensors, name))
-        opt_meta = state["optimizers"]
-        from train.snapshot import unflatten_optimizer
-
+        lrs = {"G": self.cfg.glr, "D": self.cfg.dlr * self.reg_ratio}
         for name, opt in self.optimizers().items():
-            opt.load_state_dict(unflatten_optimizer(name, tensors, opt_meta[name]))
-            for g in opt.param_groups:  # an explicit override of the learning rate wins over the snapshot
-                g["lr"] = (self.cfg.glr if name == "G" else self.cfg.dlr * (self.cfg.r1_interval / (self.cfg.r1_interval + 1) if self.use_r1 else 1.0))
+            opt.load_state_dict(unflatten_optimizer(name, tensors, state["optimizers"][name]))
+            for g in opt.param_groups:  # the config's learning rate (maybe overridden on resume) wins
+                g["lr"] = lrs[name]
         self.images_seen = int(state["images_seen"])
         self.steps = int(state["steps"])
         self.cpu_seconds = float(state["cpu_seconds"])
