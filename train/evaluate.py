@@ -81,11 +81,13 @@ def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- features
 
 
-def embed(net, images: torch.Tensor, batch: int = 32) -> np.ndarray:
+def embed(net, images: torch.Tensor, batch: int = 32, desc: str | None = None) -> np.ndarray:
     """uint8 or float [-1, 1] images [N, 3, H, W] -> [N, 1280] Lite2 pooled features."""
+    from tqdm import tqdm
+
     out = []
     with torch.no_grad():
-        for i in range(0, len(images), batch):
+        for i in tqdm(range(0, len(images), batch), desc=desc, disable=desc is None, mininterval=30, unit="batch"):
             x = images[i : i + batch]
             if x.dtype == torch.uint8:
                 x = x.float().div(127.5).sub(1)
@@ -121,7 +123,7 @@ def real_features(net, zips=None, resolution: int = 256, roundtrip_side: int | N
     images, _ = real_test_images(zips, resolution)
     if roundtrip_side:
         images = roundtrip(images, roundtrip_side)
-    feats = embed(net, images)
+    feats = embed(net, images, desc=f"real test features{f' at {roundtrip_side} px' if roundtrip_side else ''}")
     STATS_DIR.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, feats=feats, zips=np.array([str(p) for p in zips]), roundtrip=roundtrip_side or 0)
@@ -219,7 +221,7 @@ def roundtrip_metrics(sides: list[int], lite2, detector, n: int) -> list[dict]:
     out = []
     for side in sides:
         x = images if side >= images.shape[-1] else roundtrip(images, side)
-        f = embed(lite2, x)
+        f = embed(lite2, x, desc=f"train photos at {side} px")
         rec = {"what": f"real train photos at {side} px and back", "n": len(f), "fd_lite2": frechet_distance(*stats(f), *stats(fr))}
         rec["kid_lite2"] = kid(f, fr, num_subsets=100, max_subset=min(1000, len(f)))
         if detector is not None:
