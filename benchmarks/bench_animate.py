@@ -123,7 +123,14 @@ def quality_figures(a, res, detect_every: int) -> None:
     loop = np.concatenate([frames, frames[:1]]).astype(np.int16)
     diffs = np.abs(np.diff(loop, axis=0)).mean(axis=(1, 2, 3))
     row("smoothness: frame-to-frame MAD mean/max", f"{diffs.mean():.2f} / {diffs.max():.2f}", "(0..255)")
-    row("seam (last -> first frame) MAD", f"{diffs[-1]:.2f}")
+    row("seam (last -> first frame) MAD, decoded", f"{diffs[-1]:.2f}  (H.264: frame 0 is an I-frame)")
+    from birdanim.animate import loop_ws, mix_with_poses
+
+    ws = loop_ws(mix_with_poses(res.ws, a.poses.ws, cutoff=7), frames=len(frames))
+    with torch.no_grad():
+        raw = tensor_to_uint8(a.G.synthesis(ws[[-3, -2, -1, 0, 1, 2]].to(a.device), noise_mode="const")).astype(np.int16)
+    raw_d = np.abs(np.diff(raw, axis=0)).mean(axis=(1, 2, 3))
+    row("raw frames around the seam: MAD per step", " ".join(f"{d:.2f}" for d in raw_d) + "  (seam = 3rd)")
     if a.detector is not None:
         idx = range(0, len(frames), detect_every)
         hits = [bool(a.detector(__import__("PIL.Image", fromlist=["Image"]).fromarray(frames[i]))) for i in idx]

@@ -1,6 +1,8 @@
 """Paste the animated bird back into the original photo, blended by a feathered elliptical mask.
 
-The output keeps the photo's aspect ratio, with the long side capped (default 1280 px) and both
+With the bird's box given, the original bird is first removed from the background (OpenCV inpainting
+at a reduced size, so it costs well under a second once per video): otherwise its wing tips would show
+outside the mask as a ghost of the still bird. The output keeps the photo's aspect ratio, with the long side capped (default 1280 px) and both
 sides rounded down to even numbers (H.264 yuv420p needs them even).
 """
 
@@ -30,13 +32,18 @@ def feather_mask(side: int, feather: float = 0.08) -> np.ndarray:
 class Compositor:
     """Precomputes the scaled photo and mask once; call it with each frame."""
 
-    def __init__(self, photo: Image.Image, window: tuple[int, int, int], max_side: int = 1280, feather: float = 0.08):
+    def __init__(self, photo: Image.Image, window: tuple[int, int, int], max_side: int = 1280, feather: float = 0.08,
+                 box: tuple[float, float, float, float] | None = None):
         # photo: the normalised RGB photo; window: (x0, y0, side) of the square crop in photo pixels
         # (may extend past the border); max_side: cap on the output's long side; feather: mask blur
-        # as a fraction of the window side.
+        # as a fraction of the window side; box: (x0, y0, x1, y1) of the original bird in photo
+        # pixels, inpainted away from the background (None: keep the photo as it is).
         self.size = output_size(photo.width, photo.height, max_side)
         sx, sy = self.size[0] / photo.width, self.size[1] / photo.height
-        self.background = np.asarray(photo.convert("RGB").resize(self.size, Image.Resampling.LANCZOS), dtype=np.float32)
+        bg = np.asarray(photo.convert("RGB").resize(self.size, Image.Resampling.LANCZOS))
+        if box is not None:
+            bg = remove_region(bg, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+        self.background = bg.astype(np.float32)
         x0, y0, side = window
         self.x0, self.y0 = int(round(x0 * sx)), int(round(y0 * sy))
         self.side = max(2, int(round(side * (sx + sy) / 2)))
@@ -59,3 +66,31 @@ class Compositor:
 
     def batch(self, frames: np.ndarray) -> np.ndarray:
         return np.stack([self(f) for f in frames])
+
+
+def remove_region(img: np.ndarray, box: tuple[float, float, float, float], grow: float = 0.06, work_side: int = 320) -> np.ndarray:
+    """uint8 [H, W, 3] with the box (grown by `grow` x its size per side) filled in from its
+    surroundings by OpenCV's Telea inpainting, computed at <= work_side px and pasted back inside the
+    box (and a soft rim around it). Without OpenCV the image is returned unchanged."""
+    try:
+        import cv2
+    except ImportError:
+        return img
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = box
+    gx, gy = grow * (x1 - x0), grow * (y1 - y0)
+    x0, y0 = max(0, int(x0 - gx)), max(0, int(y0 - gy))
+    x1, y1 = min(w, int(np.ceil(x1 + gx))), min(h, int(np.ceil(y1 + gy)))
+    if x1 <= x0 or y1 <= y0:
+        return img
+    s = min(1.0, work_side / max(h, w))
+    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    mask = np.zeros(small.shape[:2], np.uint8)
+    mask[int(y0 * s) : int(np.ceil(y1 * s)), int(x0 * s) : int(np.ceil(x1 * s))] = 255
+    filled = cv2.inpaint(np.ascontiguousarray(small), mask, 3, cv2.INPAINT_TELEA)
+    big = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    m = np.zeros((h, w), np.float32)  # a soft-edged box: no visible rectangle where the fill meets the photo
+    m[y0:y1, x0:x1] = 1.0
+    sigma = max(1.0, 0.03 * max(x1 - x0, y1 - y0))
+    m = np.maximum(m, cv2.GaussianBlur(m, (0, 0), sigma))[..., None]
+    return np.clip(m * big + (1 - m) * img + 0.5, 0, 255).astype(np.uint8)

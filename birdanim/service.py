@@ -169,7 +169,9 @@ class Animator:
             out.mkdir(parents=True, exist_ok=True)
             G = proj.G_tuned or self.G
             window = square_window(box, photo.width, photo.height) if in_scene else None
-            mp4, gif_path, render_s, encode_s = self._render_and_encode(G, ws, fps, out, photo, window, gif, report, cancel)
+            box_xyxy = (box.x0, box.y0, box.x1, box.y1) if (in_scene and box is not None) else None
+            mp4, gif_path, render_s, encode_s = self._render_and_encode(G, ws, fps, out, photo, window, gif, report,
+                                                                        cancel, box_xyxy)
             timings.update(render=render_s, encode=encode_s, total=time.perf_counter() - t0)
         return AnimationResult(mp4, gif_path, crop, frames, float(fps), timings, proj.ws.cpu(), box, notes)
 
@@ -220,11 +222,11 @@ class Animator:
         return projection(self.G, target, quality=quality, encoder=self.encoder, seed=seed, progress=on_step,
                           features=self.features)
 
-    def _render_and_encode(self, G, ws, fps, out, photo, window, gif, report, cancel):
+    def _render_and_encode(self, G, ws, fps, out, photo, window, gif, report, cancel, box_xyxy=None):
         from birdanim.composite import Compositor
         from birdanim.video import Mp4Writer, write_gif
 
-        comp = Compositor(photo, window) if window is not None else None
+        comp = Compositor(photo, window, box=box_xyxy) if window is not None else None
         size = comp.size if comp is not None else (G.img_resolution, G.img_resolution)
         mp4 = out / "bird.mp4"
         kept, render_s, encode_s, done = [], 0.0, 0.0, 0

@@ -96,3 +96,15 @@ def test_compositor_pastes_inside_the_window_only():
     assert out.shape == (100, 200, 3)
     assert tuple(out[50, 20]) == (255, 255, 255)  # window centre: the frame
     assert tuple(out[50, 150]) == (0, 0, 255) and tuple(out[5, 5]) == (0, 0, 255)  # outside: the photo
+
+
+def test_remove_region_fills_the_box_from_its_surroundings():
+    from birdanim.composite import remove_region
+
+    pytest.importorskip("cv2")
+    a = np.zeros((100, 160, 3), np.uint8)
+    a[...] = (100, 150, 220)  # sky
+    a[40:60, 60:100] = (20, 20, 20)  # the old bird
+    out = remove_region(a, (60, 40, 100, 60))
+    assert np.abs(out[45:55, 65:95].astype(int) - (100, 150, 220)).max() < 20  # the bird is gone
+    assert np.array_equal(out[:20], a[:20])  # away from the (grown, soft-edged) box: untouched
