@@ -2,6 +2,9 @@
 
     python app.py            # serves on http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT override)
 
+Environment: BIRDANIM_WEIGHTS (weights folder or Hub repo id; default weights/), BIRDANIM_POSES
+(target poses folder; default assets/target_poses), BIRDANIM_DETECTOR (YOLOv8 weights).
+
 This file only builds the UI: `build_demo(service)` wires one small builder per tab to a
 `birdanim.service.Animator`, which loads the generator, encoder and detector once and does the work.
 Nothing heavy happens at import; `main()` loads the models, warms up once and launches.
@@ -242,13 +245,19 @@ class AnimateTab:
 
 
 def num_ws_of(service) -> int:
-    G = getattr(service, "G", None)
-    return int(getattr(service, "num_ws", None) or getattr(G, "num_ws", 14))
+    return int(service.num_ws)
+
+
+def load_upload(service, path: str):
+    """The uploaded photo, or a clear message when gradio's cache already deleted it."""
+    if not Path(path).exists():
+        raise gr.Error(f"Your photo is no longer on the server (uploads are deleted after {DELETE_CACHE[1] // 60} "
+                       "minutes). Please upload it again.")
+    return service.load_photo(path)
 
 
 def _crop_preview(service, photo, cx, cy, size):
-    box = uh.sliders_to_box(cx, cy, size, *photo.size)
-    return box, service.crop(photo, box)
+    return service.crop(photo, uh.sliders_to_box(cx, cy, size, *photo.size))
 
 
 def animate_handlers(service, cancels: CancelBoard):
@@ -258,7 +267,7 @@ def animate_handlers(service, cancels: CancelBoard):
     def on_photo(path):
         if not path:
             return [], gr.update(choices=[], value=None, visible=False), 50.0, 50.0, 50.0, None
-        photo = service.load_photo(path)
+        photo = load_upload(service, path)
         boxes = service.detect(photo)
         if boxes:
             cx, cy, size = uh.box_to_sliders(boxes[0], *photo.size)
@@ -268,7 +277,7 @@ def animate_handlers(service, cancels: CancelBoard):
             cx, cy, size = uh.whole_photo_sliders(*photo.size)
             gr.Warning("No bird found in this photo: using a centred crop. Move the crop sliders onto the bird.")
         labels = uh.bird_labels(boxes)
-        _, preview = _crop_preview(service, photo, cx, cy, size)
+        preview = _crop_preview(service, photo, cx, cy, size)
         state = [[b.x0, b.y0, b.x1, b.y1, b.conf] for b in boxes]
         dropdown = gr.update(choices=labels, value=labels[0] if labels else None, visible=len(boxes) > 1)
         return state, dropdown, cx, cy, size, preview
@@ -279,24 +288,24 @@ def animate_handlers(service, cancels: CancelBoard):
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         from birdanim.detect import Box
 
-        photo = service.load_photo(path)
+        photo = load_upload(service, path)
         i = uh.bird_labels([Box(*b) for b in boxes]).index(label)
         cx, cy, size = uh.box_to_sliders(Box(*boxes[i]), *photo.size)
-        return cx, cy, size, _crop_preview(service, photo, cx, cy, size)[1]
+        return cx, cy, size, _crop_preview(service, photo, cx, cy, size)
 
     @friendly
     def on_slide(path, cx, cy, size):
         if not path:
             return None
-        return _crop_preview(service, service.load_photo(path), cx, cy, size)[1]
+        return _crop_preview(service, load_upload(service, path), cx, cy, size)
 
     @friendly_gen
     def render(path, cx, cy, size, cutoff, frames, fps, quality, seed, strength, in_scene, gif,
                request: gr.Request, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload a photo of a bird first (or pick an example below).")
-        photo = service.load_photo(path)
-        box, _ = _crop_preview(service, photo, cx, cy, size)
+        photo = load_upload(service, path)
+        box = uh.sliders_to_box(cx, cy, size, *photo.size)
         params = RenderParams(int(frames), float(fps), int(cutoff), float(strength), str(quality), int(seed),
                               bool(in_scene), bool(gif))
         session = getattr(request, "session_hash", None) or "anonymous"
@@ -620,7 +629,7 @@ def build_demo(service, weights: str | None = None, examples: list[Path] | None 
             with gr.Tab("Style mixing", id="mixing"):
                 build_mixing_tab(service)
             with gr.Tab("About", id="about"):
-                build_about_tab(weights)
+                build_about_tab(weights if weights is not None else getattr(service, "weights", None))
     return demo
 
 
@@ -650,8 +659,8 @@ def main() -> None:
     from birdanim.service import Animator
 
     set_cpu_threads()
-    weights = os.environ.get("BIRDANIM_WEIGHTS") or None
-    service = Animator(weights=weights)
+    weights = os.environ.get("BIRDANIM_WEIGHTS") or None  # a folder or a Hugging Face repo id
+    service = Animator(weights=weights, poses_dir=os.environ.get("BIRDANIM_POSES") or None)
     t0 = time.perf_counter()
     service.warmup()
     log.info("warm-up took %.1f s", time.perf_counter() - t0)

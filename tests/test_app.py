@@ -82,7 +82,12 @@ def test_about_tab_reads_the_model_card(tmp_path):
     assert "_No model card text" in app.model_card(str(tmp_path / "missing"))
 
 
-# ------------------------------------------------------------------ served, with the stand-in service
+def test_an_expired_upload_asks_for_the_photo_again(service, tmp_path):
+    with pytest.raises(gr.Error, match="upload it again"):
+        app.load_upload(service, str(tmp_path / "deleted_by_the_cache.png"))
+
+
+# ------------------------------------------------------------------ served on 127.0.0.1
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +252,7 @@ def test_light_tabs(served):
         client.predict("zero-seven", 0.7, False, api_name="/similarity")
 
 
+@pytest.mark.slow
 def test_uploads_and_results_are_deleted_from_gradios_cache(service, monkeypatch, tmp_path):
     """What the About tab promises: gradio's copies of uploads and results do not stay.
 
