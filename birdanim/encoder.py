@@ -5,6 +5,11 @@
 
 It predicts ws as w_avg + a shared delta + a per-layer delta, so an untrained encoder already
 returns the average bird. Trained on the generator's own samples (train/train_encoder.py).
+
+Two trunks: "lite0" (default) reads frozen ImageNet EfficientNet-Lite0 features (birdanim.features;
+not stored in the checkpoint) and trains only a small head: it learns from few samples and carries
+over to real photos, which the generator's samples only approximate. "cnn" is a small CNN trained
+from scratch (no pretrained weights needed).
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ class EncoderConfig:
     num_ws: int = 14  # rows of ws to predict (the generator's num_ws)
     w_dim: int = 512  # width of each row (the generator's w_dim)
     input_res: int = 128  # images are resized to input_res x input_res pixels before the CNN
-    channels: tuple[int, ...] = (32, 64, 128, 256, 256)  # widths of the stride-2 conv stages
+    channels: tuple[int, ...] = (32, 64, 128, 256, 256)  # widths of the stride-2 conv stages ("cnn" trunk)
+    backbone: str = "cnn"  # "cnn": trained from scratch; "lite0": frozen EfficientNet-Lite0 + trained head
+    head_dim: int = 512  # hidden width of the "lite0" head
     generator_sha256: str = ""  # sha256 of the model.safetensors it was trained for ("" unknown)
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
+        if self.backbone not in ("cnn", "lite0"):
+            raise ValueError(f"backbone must be 'cnn' or 'lite0', got {self.backbone!r}")
 
 
 class WEncoder(nn.Module):
@@ -39,12 +48,17 @@ class WEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.input_res, self.num_ws, self.w_dim = cfg.input_res, cfg.num_ws, cfg.w_dim
-        layers, c_in = [], 3
-        for c in cfg.channels:  # each stage halves the resolution
-            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-                       nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2)]
-            c_in = c
-        self.trunk = nn.Sequential(*layers)
+        if cfg.backbone == "lite0":
+            self.trunk = Lite0Trunk(cfg.head_dim)
+            c_in = cfg.head_dim
+        else:
+            layers, c_in = [], 3
+            for c in cfg.channels:  # each stage halves the resolution
+                layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                           nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2)]
+                c_in = c
+            layers.append(GlobalAvgPool())
+            self.trunk = nn.Sequential(*layers)
         self.shared = nn.Linear(c_in, cfg.w_dim)  # one delta for all rows: most of W+ is near W
         self.per_layer = nn.Linear(c_in, cfg.num_ws * cfg.w_dim)
         for lin in (self.shared, self.per_layer):
@@ -56,9 +70,41 @@ class WEncoder(nn.Module):
         """img [N, 3, H, W] in [-1, 1] (resized to input_res) -> ws [N, num_ws, w_dim]."""
         if img.shape[-1] != self.input_res or img.shape[-2] != self.input_res:
             img = F.interpolate(img, size=(self.input_res,) * 2, mode="bilinear", antialias=True, align_corners=False)
-        h = self.trunk(img.float()).mean(dim=(2, 3))
+        h = self.trunk(img.float())
         delta = self.shared(h).unsqueeze(1) + self.per_layer(h).view(-1, self.num_ws, self.w_dim)
         return self.w_avg + delta
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class Lite0Trunk(nn.Module):
+    """Frozen EfficientNet-Lite0 features -> [N, head_dim]: the stride-32 map keeps its spatial layout
+    (pose lives there) through a trained 1x1 conv pooled to 4x4; the stride-8 and stride-16 maps are
+    averaged. The frozen network is held outside the state dict (it comes from its own package)."""
+
+    GRID = 4  # the stride-32 map is pooled to GRID x GRID cells
+
+    def __init__(self, head_dim: int):
+        super().__init__()
+        self._net: list = []  # [EfficientNetLiteFeatures], loaded on first use, not saved
+        self.reduce = nn.Conv2d(320, 64, 1)
+        self.mlp = nn.Sequential(nn.Linear(64 * self.GRID**2 + 40 + 112, head_dim), nn.LeakyReLU(0.2))
+
+    def net(self, device):
+        if not self._net:
+            from birdanim.features import load_efficientnet_lite
+
+            self._net.append(load_efficientnet_lite(0, device))
+        return self._net[0].to(device)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            _, f8, f16, f32 = self.net(img.device).forward_features(img)
+        grid = F.adaptive_avg_pool2d(self.reduce(f32.float()), self.GRID).flatten(1)
+        return self.mlp(torch.cat([grid, f8.float().mean(dim=(2, 3)), f16.float().mean(dim=(2, 3))], dim=1))
 
 
 def save_encoder(E: WEncoder, weights_folder: str | Path) -> Path:

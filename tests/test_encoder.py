@@ -21,17 +21,20 @@ def G():
     return tiny_generator()
 
 
-def test_untrained_encoder_predicts_w_avg(G):
-    E = WEncoder(EncoderConfig(num_ws=G.num_ws, w_dim=G.w_dim, input_res=32, channels=(8, 16)))
+@pytest.mark.parametrize("backbone", ["cnn", "lite0"])
+def test_untrained_encoder_predicts_w_avg(G, backbone):
+    E = WEncoder(EncoderConfig(num_ws=G.num_ws, w_dim=G.w_dim, input_res=64, channels=(8, 16), backbone=backbone))
     E.w_avg.copy_(G.mapping.w_avg)
     ws = E(torch.zeros(2, 3, 32, 32))
     assert ws.shape == (2, G.num_ws, G.w_dim) and torch.allclose(ws, G.mapping.w_avg.expand_as(ws))
 
 
 @pytest.mark.slow
-def test_training_beats_w_avg_on_new_samples(G):
-    cfg = EncoderConfig(num_ws=G.num_ws, w_dim=G.w_dim, input_res=32, channels=(16, 32, 32))
-    E, losses = train_encoder(G, cfg, steps=120, batch=16, lr=1e-3, img_weight=0.0, img_every=0, seed=0, log=lambda s: None)
+@pytest.mark.parametrize("backbone", ["cnn", "lite0"])
+def test_training_beats_w_avg_on_new_samples(G, backbone):
+    cfg = EncoderConfig(num_ws=G.num_ws, w_dim=G.w_dim, input_res=64 if backbone == "lite0" else 32,
+                        channels=(16, 32, 32), backbone=backbone)
+    E, losses = train_encoder(G, cfg, steps=100, batch=12, lr=1e-3, img_weight=0.0, img_every=0, seed=0, log=lambda s: None)
     assert sum(losses[-20:]) < 0.95 * sum(losses[:20])
     ws, img = sample_batch(G, 64, torch.Generator().manual_seed(123), "cpu")
     with torch.no_grad():
@@ -43,11 +46,13 @@ def test_training_beats_w_avg_on_new_samples(G):
 
 def test_script_saves_and_service_checks_weights(G, tmp_path):
     save_generator(G, tmp_path / "w")
-    assert train_main(["--weights", str(tmp_path / "w"), "--steps", "3", "--batch", "2", "--threads", "1"]) == 0
+    assert train_main(["--weights", str(tmp_path / "w"), "--steps", "3", "--batch", "2", "--threads", "1",
+                       "--input-res", "64"]) == 0
     E = load_encoder(tmp_path / "w", G=G, weights_file=tmp_path / "w" / "model.safetensors")
     E2 = load_encoder(tmp_path / "w")
     x = torch.randn(1, 3, 32, 32)
-    assert torch.equal(E(x), E2(x))
+    assert E.cfg.backbone == "lite0" and torch.equal(E(x), E2(x))
+    assert not any(k.startswith("trunk._net") for k in E.state_dict())  # the frozen net is not saved
     save_generator(tiny_generator(seed=9), tmp_path / "other")
     with pytest.raises(CheckpointError, match="other generator weights"):
         load_encoder(tmp_path / "w", weights_file=tmp_path / "other" / "model.safetensors")

@@ -9,7 +9,7 @@ and fits the encoder with
 
 examples:
   python train/train_encoder.py --weights /tmp/tiny_weights --steps 20 --batch 4            # smoke run
-  nice -n 5 python train/train_encoder.py --weights weights/ --minutes 20                   # the shipped one
+  python train/train_encoder.py --weights weights/ --minutes 15                             # the shipped one
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ def train_encoder(G, cfg: EncoderConfig, steps: int, batch: int, lr: float, img_
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     E = WEncoder(cfg).to(device)
+    params = [p for p in E.parameters() if p.requires_grad]
     E.w_avg.copy_(G.mapping.w_avg)
     with torch.no_grad():
         w_var = G.mapping(torch.randn(1000, G.z_dim, generator=gen).to(device))[:, 0].var(0) + 1e-8
-    opt = torch.optim.Adam(E.parameters(), lr=lr, betas=(0.9, 0.99))
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
     losses, t0 = [], time.time()
     for step in range(steps):
         ws, img = sample_batch(G, batch, gen, device)
@@ -87,6 +88,8 @@ def main(argv=None) -> int:
     p.add_argument("--img-weight", type=float, default=1.0, help="weight of the image reconstruction loss")
     p.add_argument("--img-every", type=int, default=4, help="image loss every N steps (it costs a G forward+backward)")
     p.add_argument("--input-res", type=int, default=128, help="encoder input side in pixels")
+    p.add_argument("--backbone", choices=["lite0", "cnn"], default="lite0",
+                   help="lite0: frozen pretrained features + trained head (default); cnn: small CNN from scratch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
     G = load_generator(args.weights, device)
     weights_file = resolve(args.weights, WEIGHTS_FILE)
     cfg = EncoderConfig(num_ws=G.num_ws, w_dim=G.w_dim, input_res=min(args.input_res, G.img_resolution),
-                        generator_sha256=sha256_file(weights_file))
+                        backbone=args.backbone, generator_sha256=sha256_file(weights_file))
     E, losses = train_encoder(G, cfg, args.steps, args.batch, args.lr, args.img_weight, args.img_every, args.seed,
                               args.minutes)
     folder = save_encoder(E.cpu(), args.out or args.weights)
