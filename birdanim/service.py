@@ -146,9 +146,11 @@ class Animator:
         the poses that many times); require_bird: raise NoBirdError instead of falling back to a
         centred crop when the detector finds no bird (and no box was given)."""
         self._check_args(frames, fps, cutoff, strength, quality)
+        if not 1 <= int(cycles) <= 60:
+            raise BadArgument(f"cycles must be in 1..60, got {cycles}")
         if self.poses is None:
             raise self.poses_error
-        photo = photo if isinstance(photo, Image.Image) and photo.mode == "RGB" else self.load_photo(photo)
+        photo = self.load_photo(photo)  # also for PIL input: size limits, mode, EXIF (cheap when already done)
         report = progress or (lambda *a: None)
         with self._lock:
             t0 = time.perf_counter()
