@@ -118,3 +118,19 @@ def test_comparison_table(tmp_path):
     (run / "metrics.jsonl").write_text("\n".join(json.dumps({"kimg": k, "fd_lite2": f, "cpu_hours": k / 20}) for k, f in ((1, 90.0), (2, 70.0))) + "\n")
     t = table([run])
     assert "dcgan" in t and "1.0: 90.0, 2.0: 70.0" in t and "| 70.0 |" in t and "| 10.00 |" in t
+
+
+def test_init_from_exported_weights(tmp_path, lite0):
+    cfg = make_config("tiny")
+    tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    tr.step()
+    from birdanim.checkpoint import save_generator
+
+    save_generator(tr.G_ema, tmp_path / "w")
+    fresh = Trainer(make_config("tiny", {"seed": 5}), CPU, Dist(CPU), _data(), lite0)
+    fresh.init_generator_from(str(tmp_path / "w"))
+    for a, b in zip(fresh.G.state_dict().values(), tr.G_ema.state_dict().values()):
+        assert torch.equal(a, b)
+    other = Trainer(make_config("tiny", {"w_dim": 16}), CPU, Dist(CPU), _data(), lite0)
+    with pytest.raises(Exception, match="differs"):
+        other.init_generator_from(str(tmp_path / "w"))
