@@ -321,7 +321,8 @@ def animate_handlers(service, cancels: CancelBoard):
             for note in getattr(res, "notes", []):
                 gr.Info(note)
             files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
-            yield job.last_frame, str(res.mp4_path), files
+            took = res.timings.get("total", 0.0) if isinstance(getattr(res, "timings", None), dict) else 0.0
+            yield job.last_frame, str(res.mp4_path), files, f"**Done**: {res.num_frames} frames in {took:.0f} s"
         finally:  # reached after gradio copied the result into its cache (or on cancel / error)
             job.stop()
             cancels.finish(session, job.cancel)
@@ -335,19 +336,23 @@ def animate_handlers(service, cancels: CancelBoard):
 
 
 def _stream_progress(job: RenderJob, progress):
-    """Yield preview frames (at most one per PREVIEW_EVERY s) and move the progress bar until done."""
-    last_sent = 0.0
+    """Until the job ends, yield (newest frame, None, None, status line) at most every PREVIEW_EVERY s,
+    and move the progress bar. The status line matters: once a generator has yielded, gradio shows
+    its bar on the outputs no more."""
+    last_sent, frame = 0.0, None
     while job.running():
         snap = job.wait(PREVIEW_EVERY)
         if snap is None:
             continue
-        stage, fraction, frame = snap
-        progress(min(max(fraction, 0.0), 1.0), desc=STAGES.get(stage, stage))
-        if frame is not None and time.monotonic() - last_sent >= PREVIEW_EVERY:
+        stage, fraction, new_frame = snap
+        fraction = min(max(fraction, 0.0), 1.0)
+        progress(fraction, desc=STAGES.get(stage, stage))
+        frame = new_frame if new_frame is not None else frame
+        if time.monotonic() - last_sent >= PREVIEW_EVERY:
             last_sent = time.monotonic()
             # Values, never gr.skip(): an update dict makes gradio keep per-session copies of the
             # output components, whose cached files its delete_cache then never deletes.
-            yield frame, None, None
+            yield frame, None, None, f"**{STAGES.get(stage, stage)}**: {100 * fraction:.0f}%"
     if _is_cancelled(job.error):
         raise gr.Error("Render cancelled.", title="Cancelled")
 
@@ -423,6 +428,7 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
             with gr.Row():
                 render_btn = gr.Button("Render", variant="primary", elem_id="render-btn")
                 cancel_btn = gr.Button("Cancel", variant="stop")
+            status = gr.Markdown("", elem_id="render-status")
             preview = gr.Image(label="Frames as they render", type="numpy", height=256, interactive=False)
             video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True, height=360,
                              interactive=False, elem_id="result-video")
@@ -435,7 +441,8 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                   **light)
     render_event = render_btn.click(
         render, [photo, cx, cy, size, cutoff, frames, fps, quality, seed, strength, in_scene, gif],
-        [preview, video, downloads], api_name="animate", concurrency_limit=1, concurrency_id="render",
+        [preview, video, downloads, status], api_name="animate", concurrency_limit=1, concurrency_id="render",
+        show_progress_on=[video],  # the bar covers the video only: the preview frames stay visible
     )
     cancel_btn.click(cancel, None, None, cancels=[render_event], queue=False, api_name="cancel")
     if examples:
@@ -566,7 +573,8 @@ ABOUT = """
 ### Your photos
 Uploads and the videos made from them are used only to answer your request. The app deletes its
 per-request files as soon as the result is handed over, and gradio's copies of uploads and results
-are deleted at most about 20 minutes later (`delete_cache`); nothing is logged or kept.
+are deleted at most about 20 minutes later (`delete_cache`). No other copy is kept, and no image is
+logged.
 
 **The videos are synthetic:** every frame is drawn by a neural network. They show a bird *like* yours
 in a made-up flight, not footage of your bird.
@@ -660,7 +668,11 @@ def main() -> None:
 
     set_cpu_threads()
     weights = os.environ.get("BIRDANIM_WEIGHTS") or None  # a folder or a Hugging Face repo id
-    service = Animator(weights=weights, poses_dir=os.environ.get("BIRDANIM_POSES") or None)
+    try:
+        service = Animator(weights=weights, poses_dir=os.environ.get("BIRDANIM_POSES") or None)
+    except BirdanimError as e:  # no weights yet, offline Hub id, ...: say so instead of a traceback
+        raise SystemExit(f"birdanim app: cannot start: {e}\nSet BIRDANIM_WEIGHTS to a weights folder or a "
+                         "Hugging Face repo id, or put the trained weights into weights/.") from None
     t0 = time.perf_counter()
     service.warmup()
     log.info("warm-up took %.1f s", time.perf_counter() - t0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -132,7 +133,7 @@ def animate_once(url: str, photo: Path, frames: int, fps: int, quality: str) -> 
     t0 = time.monotonic()
     try:
         client = Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="birdanim-load-client-"))
-        _, video, _ = client.predict(handle_file(str(photo)), 50, 50, 60, 7, frames, fps, quality, 0, 1.0, False,
+        _, video, _, _ = client.predict(handle_file(str(photo)), 50, 50, 60, 7, frames, fps, quality, 0, 1.0, False,
                                      False, api_name="/animate")
         latency = time.monotonic() - t0
         info = probe(video["video"] if isinstance(video, dict) else video)
@@ -170,6 +171,7 @@ def main(argv=None) -> int:
     ap.add_argument("--random-weights", action="store_true",
                     help="use the shipped 256 px architecture with random weights (same compute as trained ones)")
     ap.add_argument("--startup-timeout", type=float, default=600)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (random weights, example cache)")
     a = ap.parse_args(argv)
     frames = 30 if a.short else a.frames
 
@@ -217,6 +219,8 @@ def main(argv=None) -> int:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     lat = [r["latency"] for r in results]
     failures = [r for r in results if not r["ok"]]

@@ -115,6 +115,6 @@ def model_card_table(meta: Mapping) -> str:
     metric_keys = [k for k in flat if k.startswith("metrics.")]
     rows += [(k.removeprefix("metrics."), flat.pop(k)) for k in metric_keys]
     rows += sorted(flat.items())
-    lines = ["| | |", "|---|---|"]
+    lines = ["| Quantity | Value |", "|---|---|"]
     lines += [f"| {name} | {_fmt(v).replace('|', '/')} |" for name, v in rows]
     return "\n".join(lines)

@@ -191,13 +191,14 @@ def test_no_bird_gives_a_centred_crop_and_many_birds_a_choice(served, photos):
 def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photos):
     _, client, _ = served
     before = set(app.WORK_ROOT.iterdir()) if app.WORK_ROOT.exists() else set()
-    preview, video, files = client.predict(*animate_args(gradio_client.handle_file(str(photos["ok"])), gif=True),
+    preview, video, files, status = client.predict(*animate_args(gradio_client.handle_file(str(photos["ok"])), gif=True),
                                            api_name="/animate")
     mp4 = video["video"] if isinstance(video, dict) else video
     info = probe(mp4)
     assert (info["codec"], info["pix_fmt"], info["frames"], info["fps"]) == ("h264", "yuv420p", 16, 8.0)
     assert sorted(Path(f).suffix for f in files) == [".gif", ".mp4"]
     assert set(app.WORK_ROOT.iterdir()) <= before  # the request's own folder is gone
+    assert status.startswith("**Done**: 16 frames")
 
 
 def test_animate_without_a_photo_says_so(served):
@@ -309,7 +310,7 @@ def test_end_to_end_real_bird_through_the_real_detector(tmp_path):
         dropdown, cx, cy, size, crop = client.predict(upload, api_name="/detect")
         assert dropdown["choices"], "the detector found no bird in a training-style bird crop"
         assert size < 100.0  # a bird box, not the whole-photo fallback
-        _, video, files = client.predict(*animate_args(upload, cx=cx, cy=cy, size=size, frames=48, fps=24,
+        _, video, files, status = client.predict(*animate_args(upload, cx=cx, cy=cy, size=size, frames=48, fps=24,
                                                        gif=True), api_name="/animate")
         info = probe(video["video"] if isinstance(video, dict) else video)
         assert (info["codec"], info["pix_fmt"], info["frames"], info["fps"]) == ("h264", "yuv420p", 48, 24.0)

@@ -97,6 +97,7 @@ def test_upload_render_and_watch_the_video(page, tmp_path):
                          " return [v.videoWidth, v.videoHeight, v.duration]; }")
     page.screenshot(path=str(ARTIFACTS / "3_rendered.png"), full_page=True)
     assert size[0] > 0 and size[1] > 0 and size[2] > 0  # the browser decoded the H.264 stream
+    assert "Done: 12 frames" in page.locator("#render-status").inner_text()
 
 
 def test_gallery_pick_goes_to_the_animate_tab(page):
