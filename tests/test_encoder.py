@@ -34,14 +34,15 @@ def test_untrained_encoder_predicts_w_avg(G, backbone):
 def test_training_beats_w_avg_on_new_samples(G, backbone):
     cfg = EncoderConfig(num_ws=G.num_ws, w_dim=G.w_dim, input_res=64 if backbone == "lite0" else 32,
                         channels=(16, 32, 32), backbone=backbone)
-    E, losses = train_encoder(G, cfg, steps=100, batch=12, lr=1e-3, img_weight=0.0, img_every=0, seed=0, log=lambda s: None)
+    E, losses = train_encoder(G, cfg, steps=100, batch=12, lr=1e-3, img_weight=0.0, img_every=0, seed=0, log=lambda s: None, clip=10.0)
     assert sum(losses[-20:]) < 0.95 * sum(losses[:20])
     ws, img = sample_batch(G, 64, torch.Generator().manual_seed(123), "cpu")
     with torch.no_grad():
         err_enc = (E(img) - ws).square().mean()
     err_avg = (G.mapping.w_avg - ws).square().mean()
     print(f"held-out ws error: encoder {err_enc:.4f}, w_avg {err_avg:.4f}")
-    assert err_enc < 0.92 * err_avg  # a random tiny G hides much of ws in its images: a modest gain
+    # A random tiny G hides much of ws in its images: a modest gain; the pretrained trunk learns faster.
+    assert err_enc < (0.85 if backbone == "lite0" else 0.95) * err_avg
 
 
 def test_script_saves_and_service_checks_weights(G, tmp_path):

@@ -45,16 +45,17 @@ def sample_batch(G, batch: int, gen: torch.Generator, device, mix_prob: float = 
 
 
 def train_encoder(G, cfg: EncoderConfig, steps: int, batch: int, lr: float, img_weight: float, img_every: int,
-                  seed: int = 0, minutes: float | None = None, log=print) -> tuple[WEncoder, list[float]]:
+                  seed: int = 0, minutes: float | None = None, log=print, clip: float = 1.0) -> tuple[WEncoder, list[float]]:
     """Fit a fresh encoder to G; stops after `steps` or `minutes`, whichever comes first."""
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     E = WEncoder(cfg).to(device)
     params = [p for p in E.parameters() if p.requires_grad]
-    E.w_avg.copy_(G.mapping.w_avg)
-    with torch.no_grad():
-        w_var = G.mapping(torch.randn(1000, G.z_dim, generator=gen).to(device))[:, 0].var(0) + 1e-8
+    with torch.no_grad():  # the sampled mean, not G's w_avg buffer: that one lags early in training
+        w = G.mapping(torch.randn(2000, G.z_dim, generator=gen).to(device))[:, 0]
+    E.w_avg.copy_(w.mean(0))
+    w_var = w.var(0) + 1e-8
     opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
     losses, t0 = [], time.time()
     for step in range(steps):
@@ -67,6 +68,7 @@ def train_encoder(G, cfg: EncoderConfig, steps: int, batch: int, lr: float, img_
                                         - F.avg_pool2d(img, img.shape[-1] // 64 or 1)).square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, max_norm=clip)  # the image loss can spike early on
         opt.step()
         losses.append(loss.item())
         if step % 25 == 0 or step == steps - 1:
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--img-weight", type=float, default=1.0, help="weight of the image reconstruction loss")
+    p.add_argument("--img-weight", type=float, default=0.1, help="weight of the image reconstruction loss")
     p.add_argument("--img-every", type=int, default=4, help="image loss every N steps (it costs a G forward+backward)")
     p.add_argument("--input-res", type=int, default=128, help="encoder input side in pixels")
     p.add_argument("--backbone", choices=["lite0", "cnn"], default="lite0",
