@@ -110,7 +110,7 @@ class Lite0Trunk(nn.Module):
 def save_encoder(E: WEncoder, weights_folder: str | Path) -> Path:
     folder = Path(weights_folder) / ENCODER_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    save_state_dict(E.state_dict(), folder / "model.safetensors")
+    save_state_dict(E.state_dict(), folder / "model.safetensors", torch.float16)  # halves the file; run in fp32
     write_json_atomic(folder / "config.json", asdict(E.cfg))
     return folder
 
@@ -132,5 +132,5 @@ def load_encoder(weights_folder: str | Path, device: torch.device | str = "cpu",
             raise CheckpointError(f"the encoder in {folder} was trained for other generator weights; retrain it "
                                   "with train/train_encoder.py")
     E = WEncoder(cfg)
-    E.load_state_dict(load_state_dict(folder / "model.safetensors"))
+    E.load_state_dict({k: v.float() for k, v in load_state_dict(folder / "model.safetensors").items()})
     return E.to(device).eval().requires_grad_(False)

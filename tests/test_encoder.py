@@ -52,7 +52,7 @@ def test_script_saves_and_service_checks_weights(G, tmp_path):
     E = load_encoder(tmp_path / "w", G=G, weights_file=tmp_path / "w" / "model.safetensors")
     E2 = load_encoder(tmp_path / "w")
     x = torch.randn(1, 3, 32, 32)
-    assert E.cfg.backbone == "lite0" and torch.equal(E(x), E2(x))
+    assert E.cfg.backbone == "lite0" and torch.equal(E(x), E2(x)) and E.w_avg.dtype == torch.float32
     assert not any(k.startswith("trunk._net") for k in E.state_dict())  # the frozen net is not saved
     save_generator(tiny_generator(seed=9), tmp_path / "other")
     with pytest.raises(CheckpointError, match="other generator weights"):
