@@ -82,6 +82,7 @@ class Projection:
     ws: torch.Tensor  # [1, num_ws, w_dim], detached
     G_tuned: torch.nn.Module | None = None  # PTI's fine-tuned copy of G (None without PTI)
     losses: list[float] = field(default_factory=list)  # total loss at every step, all stages
+    start: str = "w_avg"  # where the search started: "init_ws", "encoder" or "w_avg"
 
 
 ProgressFn = Callable[[float, float], None]  # (fraction done 0..1, current loss)
@@ -202,12 +203,21 @@ def projection(
         from birdanim.features import load_efficientnet_lite
 
         features = load_efficientnet_lite(0, device)
+    w_avg, w_std = w_stats(G)
+    avg_ws = w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+    cfg = config or resolve_config(quality, True, steps)
+    loss_fn = Loss(target, features, min(cfg.loss_res, G.img_resolution), cfg.pixel_weight)
+    synth = partial_synthesis(G, cfg.synth_res)
+    start = "init_ws" if init_ws is not None else "w_avg"
     if init_ws is None and encoder is not None:
         with torch.no_grad():
-            init_ws = encoder(F.interpolate(target, size=(encoder.input_res,) * 2, mode="bilinear", antialias=True))
-    cfg = config or resolve_config(quality, init_ws is not None, steps)
-    w_avg, w_std = w_stats(G)
-    loss_fn = Loss(target, features, min(cfg.loss_res, G.img_resolution), cfg.pixel_weight)
+            enc_ws = encoder(F.interpolate(target, size=(encoder.input_res,) * 2, mode="bilinear", antialias=True))
+            # Guard against an encoder that does not fit these weights or this photo: keep its start
+            # only if it beats the average bird (two forward passes, a fraction of one step's cost).
+            if float(loss_fn(synth(enc_ws, noise_mode="const"))) < float(loss_fn(synth(avg_ws, noise_mode="const"))):
+                init_ws, start = enc_ws, "encoder"
+    if config is None:
+        cfg = resolve_config(quality, init_ws is not None, steps)
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     total = max(1, cfg.w_steps + cfg.wplus_steps + cfg.pti_steps)
@@ -217,15 +227,14 @@ def projection(
         if cb is not None:
             cb(len(losses) / total, loss)
 
-    ws = init_ws.to(device).float() if init_ws is not None else w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
-    synth = partial_synthesis(G, cfg.synth_res)
+    ws = init_ws.to(device).float() if init_ws is not None else avg_ws
     if cfg.w_steps > 0:
         w = _optimise_ws(synth, ws.mean(1, keepdim=True), loss_fn, cfg.w_steps, cfg, w_std, G.num_ws, gen, log, progress, True)
         ws = w.expand(-1, G.num_ws, -1).clone()
     if cfg.wplus_steps > 0:
         ws = _optimise_ws(synth, ws, loss_fn, cfg.wplus_steps, cfg, w_std, G.num_ws, gen, log, progress, False)
     G_tuned = _pivotal_tuning(G, ws, loss_fn, cfg, log, progress) if cfg.pti_steps > 0 else None
-    return Projection(ws=ws.detach(), G_tuned=G_tuned, losses=losses)
+    return Projection(ws=ws.detach(), G_tuned=G_tuned, losses=losses, start=start)
 
 
 def project(G, target, **kw) -> torch.Tensor:

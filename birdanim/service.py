@@ -164,6 +164,8 @@ class Animator:
             crop = self.crop(photo, box)
             proj = self._project(crop, quality, seed, report, cancel)
             timings["project"] = time.perf_counter() - t
+            if self.encoder is not None and proj.start != "encoder":
+                notes.append("the encoder's guess was worse than the average bird here: projected from the average")
 
             keys = mix_with_poses(proj.ws, self.poses.ws.to(self.device), cutoff=cutoff, strength=strength)
             ws = loop_ws(keys, frames=frames, cycles=cycles)

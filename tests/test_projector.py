@@ -85,3 +85,29 @@ def test_partial_synthesis(G, target, features):
     cfg = ProjectorConfig(w_steps=5, wplus_steps=5, lr=0.1, loss_res=32, synth_res=16)
     res = projection(G, target, config=cfg, features=features)
     assert res.losses[-1] < res.losses[0]
+
+
+class _FixedEncoder(torch.nn.Module):
+    """Predicts the same ws for any image (stands in for a trained or a broken encoder)."""
+
+    input_res = 32
+
+    def __init__(self, ws):
+        super().__init__()
+        self.ws = ws
+
+    def forward(self, img):
+        return self.ws
+
+
+def test_encoder_start_is_kept_only_when_it_helps(G, features):
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        true_ws = G.mapping(z)
+        target = G.synthesis(true_ws)
+    cfg_steps = dict(quality="fast", steps=2, features=features)
+    good = projection(G, target, encoder=_FixedEncoder(true_ws), **cfg_steps)
+    assert good.start == "encoder" and len(good.losses) == 2  # with a start: no W stage
+    bad = projection(G, target, encoder=_FixedEncoder(true_ws + 50.0), **cfg_steps)
+    assert bad.start == "w_avg"
+    assert projection(G, target, init_ws=true_ws, **cfg_steps).start == "init_ws"
