@@ -430,8 +430,8 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                 cancel_btn = gr.Button("Cancel", variant="stop")
             status = gr.Markdown("", elem_id="render-status")
             preview = gr.Image(label="Frames as they render", type="numpy", height=256, interactive=False)
-            video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True, height=360,
-                             interactive=False, elem_id="result-video")
+            video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True,
+                             height=360, interactive=False, elem_id="result-video")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
     light = dict(concurrency_limit=2, concurrency_id="light")
     photo.change(on_photo, [photo], [boxes, which, cx, cy, size, crop], api_name="detect", **light)

@@ -106,7 +106,8 @@ class RssSampler(threading.Thread):
 
 def start_app(port: int, env: dict) -> subprocess.Popen:
     log = open(Path(tempfile.gettempdir()) / f"birdanim-load-test-{port}.log", "w")
-    return subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, timeout: float) -> float:

@@ -25,7 +25,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
 from _anim_tiny import one_thread  # noqa: E402,F401 (autouse fixture: tiny models run faster on one thread)
-from _app_tiny import ScriptedDetector, bird_photo, tiny_animator  # noqa: E402
+from _app_tiny import bird_photo, tiny_animator  # noqa: E402
 from birdanim.detect import Box  # noqa: E402
 from birdanim.video import probe  # noqa: E402
 
@@ -149,7 +149,8 @@ def detect(client, path):
 
 
 @pytest.mark.parametrize("name, message", [
-    ("notes", "not an image"), ("empty", "empty"), ("corrupt", "corrupt|truncated|not an image"), ("tiny", "at least"), ("huge", "too large|MP"),
+    ("notes", "not an image"), ("empty", "empty"), ("corrupt", "corrupt|truncated|not an image"),
+    ("tiny", "at least"), ("huge", "too large|MP"),
 ])
 def test_bad_uploads_get_a_clear_message_and_the_app_stays_up(served, photos, name, message):
     _, client, _ = served
@@ -191,8 +192,8 @@ def test_no_bird_gives_a_centred_crop_and_many_birds_a_choice(served, photos):
 def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photos):
     _, client, _ = served
     before = set(app.WORK_ROOT.iterdir()) if app.WORK_ROOT.exists() else set()
-    preview, video, files, status = client.predict(*animate_args(gradio_client.handle_file(str(photos["ok"])), gif=True),
-                                           api_name="/animate")
+    upload = gradio_client.handle_file(str(photos["ok"]))
+    preview, video, files, status = client.predict(*animate_args(upload, gif=True), api_name="/animate")
     mp4 = video["video"] if isinstance(video, dict) else video
     info = probe(mp4)
     assert (info["codec"], info["pix_fmt"], info["frames"], info["fps"]) == ("h264", "yuv420p", 16, 8.0)
@@ -257,31 +258,44 @@ def test_light_tabs(served):
 def test_uploads_and_results_are_deleted_from_gradios_cache(service, monkeypatch, tmp_path):
     """What the About tab promises: gradio's copies of uploads and results do not stay.
 
-    Every file the server writes into its cache during the requests must be gone a few seconds later
-    (delete_cache shortened to 5 s here; the app uses 15 minutes).
+    Every file the server writes into its cache during the requests must be gone soon after
+    (delete_cache shortened to 10 s here; the app uses 15 minutes).
     """
-    monkeypatch.setattr(app, "DELETE_CACHE", (1, 5))
+    import threading
+
+    monkeypatch.setattr(app, "DELETE_CACHE", (1, 10))
     demo = app.configure_queue(app.build_demo(service))
     cache = Path(demo.GRADIO_CACHE)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    t0 = time.time() - 0.01
+
+    def new_files():
+        return {f for f in cache.rglob("*") if f.is_file() and f.stat().st_mtime >= t0}
+
+    seen, done = set(), threading.Event()
+
+    def watch():  # every file that appears in the cache, however briefly
+        while not done.is_set():
+            seen.update(new_files())
+            done.wait(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
-        t0 = time.time() - 0.01
         client = gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "client"))
         photo = bird_photo(tmp_path / "mine.png")
         client.predict(*animate_args(gradio_client.handle_file(str(photo)), frames=4, gif=True), api_name="/animate")
         client.predict(0, 2, 0.7, api_name="/random_birds")
-
-        def new_files():
-            return [f for f in cache.rglob("*") if f.is_file() and f.stat().st_mtime >= t0]
-
-        written = new_files()
-        names = {f.name for f in written}
-        assert {"mine.png", "bird.mp4", "bird.gif"} <= names  # the upload and the results were in the cache
-        deadline = time.monotonic() + 15
+        time.sleep(0.3)
+        done.set()
+        watcher.join()
+        assert {"mine.png", "bird.mp4", "bird.gif"} <= {f.name for f in seen}  # upload and results were cached
+        deadline = time.monotonic() + 40
         while time.monotonic() < deadline and new_files():
             time.sleep(0.25)
-        assert new_files() == []
+        assert new_files() == set()
     finally:
+        done.set()
         demo.close()
 
 

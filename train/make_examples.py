@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     from birdanim.ui_helpers import parse_seeds
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", default=None, help="generator folder or Hub id (default: $BIRDANIM_WEIGHTS or weights/)")
+    ap.add_argument("--weights", default=None,
+                    help="generator folder or Hub id (default: $BIRDANIM_WEIGHTS or weights/)")
     ap.add_argument("--seeds", default="3,7,11,19", help="one example per seed, e.g. 0-3 or 3,7,11")
     ap.add_argument("--psi", type=float, default=0.6, help="truncation psi: lower = more typical birds")
     ap.add_argument("--out", type=Path, default=REPO / "assets" / "examples", help="output folder")
