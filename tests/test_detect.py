@@ -88,3 +88,13 @@ def test_real_detector_finds_the_bird():
     assert boxes[0].area > 0.3 * img.width * img.height  # the gull fills most of that photo
     blank = Image.new("RGB", (320, 240), (128, 128, 128))
     assert BirdDetector(SHARED_DETECTOR)(blank) == []
+
+
+def test_detector_candidates(monkeypatch, tmp_path):
+    from birdanim.detect import detector_candidates
+
+    assert detector_candidates(tmp_path / "my_model") == [str(tmp_path / "my_model")]
+    monkeypatch.setenv("BIRDANIM_DETECTOR", str(tmp_path / "env_model"))
+    cands = detector_candidates("auto")
+    assert cands[0] == str(tmp_path / "env_model") and cands[-1] == "yolov8n.pt"  # download is the last resort
+    assert len(cands) == len(set(cands))
