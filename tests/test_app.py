@@ -202,6 +202,14 @@ def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photo
     assert status.startswith("**Done**: 16 frames")
 
 
+def test_in_scene_video_has_the_photos_size(served, photos):
+    _, client, _ = served
+    upload = gradio_client.handle_file(str(photos["ok"]))
+    _, video, _, _ = client.predict(*animate_args(upload, frames=6, in_scene=True), api_name="/animate")
+    info = probe(video["video"] if isinstance(video, dict) else video)
+    assert (info["width"], info["height"], info["frames"]) == (320, 240, 6)  # the bird pasted into the photo
+
+
 def test_animate_without_a_photo_says_so(served):
     _, client, _ = served
     with pytest.raises(gradio_client.exceptions.AppError, match="Upload a photo"):
