@@ -83,8 +83,17 @@ def save_poses(out_dir: str | Path, ws: torch.Tensor, renders: np.ndarray | None
     manifest = {
         "poses": names,
         "weights_sha256": sha256_file(weights_file) if weights_file is not None else None,
-        "weights_path": str(weights_file) if weights_file is not None else None,
+        "weights_path": _display_path(weights_file) if weights_file is not None else None,
         **(extra or {}),
     }
     write_json_atomic(out / MANIFEST, manifest)
     return out
+
+
+def _display_path(path: str | Path) -> str:
+    """Relative to the repository when inside it (no machine-specific absolute paths in the manifest)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(DEFAULT_POSES_DIR.parent.parent))
+    except ValueError:
+        return str(p)
