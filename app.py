@@ -36,6 +36,7 @@ EXAMPLES_DIR = REPO / "assets" / "examples"
 # INTERVAL seconds; our render folders go as soon as gradio has copied the result (see render()).
 DELETE_CACHE = (300, 900)  # (interval s, age s): nothing stays longer than ~20 minutes
 WORK_ROOT = Path(tempfile.gettempdir()) / "birdanim-app"  # per-request render folders live here
+MAX_UPLOAD = "50mb"  # larger uploads are refused by gradio before they reach the disk
 QUEUE_SIZE = 16  # requests waiting beyond this are refused ("queue full") instead of piling up
 PREVIEW_EVERY = 0.5  # seconds between preview frames sent to the browser while rendering
 MAX_SIM_SEEDS = 16  # similarity matrix: N birds, N^2 cells
@@ -679,7 +680,8 @@ def main() -> None:
     use_examples_cache_for(service)
     demo = configure_queue(build_demo(service, weights))
     host, port = server_address()
-    demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS, show_error=False)
+    demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS, show_error=False,
+                max_file_size=MAX_UPLOAD)
 
 
 if __name__ == "__main__":
