@@ -340,3 +340,12 @@ def test_end_to_end_real_bird_through_the_real_detector(tmp_path):
         assert [Path(f).suffix for f in files] == [".mp4", ".gif"]
     finally:
         demo.close()
+
+
+def test_similarity_of_the_gallerys_birds(served):
+    _, client, _ = served
+    with pytest.raises(gradio_client.exceptions.AppError, match="gallery is empty"):
+        gradio_client.Client(served[2], verbose=False).predict("0-1", 0.7, True, api_name="/similarity")
+    client.predict(20, 3, 0.5, api_name="/random_birds")  # this session's gallery: seeds 20, 21, 22
+    _, table = client.predict("0-7", 0.7, True, api_name="/similarity")
+    assert table["headers"][1:] == ["seed 20", "seed 21", "seed 22"]
