@@ -15,7 +15,7 @@ Sections:
    (mean and max frame-to-frame mean absolute difference, seam included), bird-detect rate over frames.
 4. New data (--n photos from the test splits for "fast", --n-slow for balanced and best): Fréchet distance in EfficientNet-Lite2
    pooled features between the reconstructions and the photos (train/evaluate.py's FD), seconds per
-   photo. With n photos the FD has a large bias: compare presets at the same n, not with FID tables.
+   photo (FD needs n >= 2). With n photos the FD has a large bias: compare presets at the same n, not with FID tables.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def new_data(a, n: int, presets: list[str], n_slow: int, seed: int = 0) -> None:
                 recons.append((res.G_tuned or a.G).synthesis(res.ws, noise_mode="const").cpu())
         per = (time.perf_counter() - t) / m
         rec = torch.cat(recons)
-        fd = frechet_distance(*stats(embed(lite2, rec)), *stats(real[:m]))
+        fd = frechet_distance(*stats(embed(lite2, rec)), *stats(real[:m])) if m >= 2 else float("nan")
         rec_u8 = tensor_to_uint8(rec)
         ps = np.mean([psnr(r, p) for r, p in zip(rec_u8, photos[:m].permute(0, 2, 3, 1).numpy())])
         row(f"{preset} (n={m}): FD / mean PSNR / s per photo", f"{fd:8.2f} / {ps:5.2f} dB / {per:6.2f} s"
@@ -185,6 +185,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-slow", type=int, default=20, help="test photos for the balanced and best presets")
     p.add_argument("--presets", default="fast,balanced,best", help="presets for section 4")
     p.add_argument("--detect-every", type=int, default=5, help="run the detector on every k-th frame")
+    p.add_argument("--only-new-data", action="store_true", help="run section 4 only")
     p.add_argument("--random-g", action="store_true", help="use an UNTRAINED default-config G (timings only)")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
@@ -213,9 +214,10 @@ def main(argv=None) -> int:
     row("warm-up", f"{time.perf_counter() - t:6.2f}", "s")
     row("encoder", "yes" if a.encoder is not None else "no (projection starts from w_avg)")
     row("detector", a.detector.source if a.detector is not None else f"none ({a.detector_error})")
-    _, res = end_to_end(a, Path(args.photo), args.frames, args.quality, tmp / "video")
-    reference_recipe(a, res.crop, args.ref_steps, res.timings["project"])
-    quality_figures(a, res, args.detect_every)
+    if not args.only_new_data:
+        _, res = end_to_end(a, Path(args.photo), args.frames, args.quality, tmp / "video")
+        reference_recipe(a, res.crop, args.ref_steps, res.timings["project"])
+        quality_figures(a, res, args.detect_every)
     if args.n > 0:
         new_data(a, args.n, [s for s in args.presets.split(",") if s], args.n_slow)
     return 0
