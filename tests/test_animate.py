@@ -108,3 +108,10 @@ def test_remove_region_fills_the_box_from_its_surroundings():
     out = remove_region(a, (60, 40, 100, 60))
     assert np.abs(out[45:55, 65:95].astype(int) - (100, 150, 220)).max() < 20  # the bird is gone
     assert np.array_equal(out[:20], a[:20])  # away from the (grown, soft-edged) box: untouched
+
+
+def test_loop_cycles_go_round_twice():
+    keys = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(2))
+    ws = loop_ws(keys, frames=40, cycles=2)
+    assert torch.allclose(ws[:20], ws[20:], atol=1e-6)
+    assert torch.allclose(ws[::5][:4], keys, atol=1e-6)

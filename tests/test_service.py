@@ -155,3 +155,13 @@ def test_require_bird_without_detector(animator, photo, tmp_path):
 def test_gif_frames_subsampled(animator, photo, tmp_path):
     res = animator.animate(photo, frames=12, fps=30, out_dir=tmp_path, gif=True)
     assert Image.open(res.gif_path).n_frames == 6  # 30 fps -> 15 fps
+
+
+def test_mixing_grid_cells_mix_rows_and_columns(animator):
+    grid = animator.mixing_grid([1], [3], cutoff=3)
+    with torch.no_grad():
+        rw, cw = animator._ws_of_seeds([1], 1.0), animator._ws_of_seeds([3], 1.0)
+        mixed = torch.cat([rw[:, :3], cw[:, 3:]], dim=1)
+        want = animator._render(mixed)[0]
+    assert np.array_equal(grid[34:66, 34:66], want)  # coarse from the row seed, fine from the column seed
+    assert np.array_equal(grid[34:66, :32], animator.random_birds([1])[0])  # the row source
