@@ -119,9 +119,15 @@ class Animator:
 
     def warmup(self) -> None:
         """Run each network once so the first user does not pay for lazy initialisation."""
+        from dataclasses import replace
+
+        from birdanim.projector import PRESETS, projection
+
         with torch.no_grad():
             self.G.synthesis(self.G.mapping.w_avg.reshape(1, 1, -1).repeat(1, self.num_ws, 1))
-            self.features.forward_features(torch.zeros(1, 3, 64, 64, device=self.device))
+        # One projection step: the first backward pass pays oneDNN's set-up (measured ~2-4 s here).
+        blank = torch.zeros(1, 3, self.G.img_resolution, self.G.img_resolution, device=self.device)
+        projection(self.G, blank, config=replace(PRESETS["fast"], w_steps=0, wplus_steps=1), features=self.features)
         if self.detector is not None:
             self.detector(Image.new("RGB", (128, 128), (128, 128, 128)))
 

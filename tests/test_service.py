@@ -165,3 +165,7 @@ def test_mixing_grid_cells_mix_rows_and_columns(animator):
         want = animator._render(mixed)[0]
     assert np.array_equal(grid[34:66, 34:66], want)  # coarse from the row seed, fine from the column seed
     assert np.array_equal(grid[34:66, :32], animator.random_birds([1])[0])  # the row source
+
+
+def test_warmup_runs(animator):
+    animator.warmup()  # no detector here; generator, features and one projection step
