@@ -118,12 +118,18 @@ class ModulatedConv(nn.Module):
         if self.up:
             x = upsample2x(x)
         x = F.conv2d(x, weight, padding=1)
-        offset = (self.bias * SQRT2)[:, None, None]  # [out, 1, 1]
-        if noise_mode == "const":
-            offset = offset + self.noise_const * (self.noise_strength * SQRT2)  # [out, H, W], batch-independent
-        elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device)
-            offset = offset + noise * (self.noise_strength * SQRT2)  # [N, out, H, W]
+        # Noise + bias as one offset laid out NHWC like x: a tensor in another layout would make the
+        # fused op below write NCHW, and every later op would pay for converting it back.
+        offset = self.bias * SQRT2  # [out], broadcast over the trailing (channel) axis of NHWC
+        res = self.resolution
+        if noise_mode == "const":  # [1, H, W, out], batch-independent
+            offset = (self.noise_const * (self.noise_strength * SQRT2))[None, :, :, None] + offset
+        elif noise_mode == "random":  # [N, H, W, out]
+            noise = torch.randn(x.shape[0], res, res, 1, device=x.device)
+            offset = noise * (self.noise_strength * SQRT2) + offset
+        else:
+            offset = offset.view(1, 1, 1, -1)
+        offset = offset.permute(0, 3, 1, 2)  # NCHW view with channels_last strides
         # One fused pass for demodulation + noise + bias, one in-place pass for the activation.
         x = F.leaky_relu_(torch.addcmul(offset, x, dcoefs[:, :, None, None]), 0.2)
         if self.conv_clamp is not None:
