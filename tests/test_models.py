@@ -146,3 +146,22 @@ def test_dcgan_shapes_and_layer_counts():
 def test_z_from_seeds_matches_numpy_convention():
     z = z_from_seeds([3], 8)
     assert np.allclose(z.numpy()[0], np.random.RandomState(3).randn(8))
+
+
+@pytest.mark.parametrize("noise_mode", ["const", "random", "none"])
+def test_activations_stay_channels_last(tiny_G, noise_mode):
+    """A layout flip inside synthesis costs a copy per layer (it halved the render speed once)."""
+    flipped = []
+
+    def hook(name):
+        def check(_module, _inputs, out):
+            if not out.is_contiguous(memory_format=torch.channels_last):
+                flipped.append(name)
+
+        return check
+
+    for name, m in tiny_G.synthesis.named_modules():
+        if type(m).__name__ in ("ModulatedConv", "ToRGB"):
+            m.register_forward_hook(hook(name))
+    tiny_G.synthesis(tiny_G.mapping(torch.randn(2, tiny_G.z_dim)), noise_mode=noise_mode)
+    assert flipped == []
