@@ -49,7 +49,8 @@ class TrainConfig:
     aug: str = "ada"  # "ada" (adaptive p), "fixed" (p = aug_p always) or "none"
     aug_p: float = 0.0  # initial (ada) or constant (fixed) augmentation probability
     ada_target: float = 0.6  # target of r_t = E[sign(D(real))]
-    ada_kimg: float = 5.0  # p can move 0 -> 1 in this many thousand images (NVlabs: 500 of 25000 kimg = 2%; our runs are ~100 kimg)
+    ada_kimg: float = 1.0  # p can move 0 -> 1 in this many thousand images (NVlabs: 500 of 25000 kimg; ours are ~100
+    # kimg, and at 5 the shipped run kept r_t = 1.0 (D saturated) for 1.5 kimg while p crawled to 0.28)
     ada_interval: int = 4  # D steps between p updates
     xflip: bool = True  # mirror dataset images at random (doubles the data)
     # --- length, bookkeeping ---
