@@ -56,8 +56,8 @@ def table(runs: list[Path], metric: str = "fd_lite2") -> str:
     for run in runs:
         s = speed(run)
         k, _, m = curve(run, metric)
-        pts = ", ".join(f"{a:.1f}: {b:.1f}" for a, b in zip(k, m)) or "-"
-        best = f"{m.min():.1f}" if len(m) else "-"
+        pts = ", ".join(f"{a:.1f}: {b:.3g}" for a, b in zip(k, m)) or "-"
+        best = f"{m.min():.3g}" if len(m) else "-"
         f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else "-"  # noqa: E731
         rows.append(f"| {run_label(run)} | {f(s.get('img_s_median'), '.2f')} | {f(s.get('kimg_per_cpu_hour'), '.2f')} | {f(s.get('kimg'), '.2f')} | {f(s.get('cpu_hours'), '.2f')} | {pts} | {best} |")
     return "\n".join(rows)
