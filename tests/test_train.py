@@ -155,3 +155,18 @@ def test_dry_run_prints_resolved_config(capsys, tmp_path):
 def test_bad_config_is_a_clear_error(capsys):
     assert main(["--preset", "tiny", "--disc", "nonsense", "--dry-run"]) == 2
     assert "d must be one of" in capsys.readouterr().err
+
+
+def test_rgb_init_gain_scales_the_initial_image():
+    """rgb_init_gain multiplies the toRGB weights (biases start at 0), so the initial image scales by it."""
+    from train.networks import build_generator
+
+    imgs = []
+    for gain in (1.0, 0.1):
+        torch.manual_seed(0)
+        G = build_generator(make_config("tiny", {"rgb_init_gain": gain}))
+        z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            imgs.append(G(z, noise_mode="const"))
+    assert imgs[0].abs().max() > 0.1
+    torch.testing.assert_close(imgs[1], imgs[0] * 0.1, rtol=1e-4, atol=1e-5)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from birdanim.models import DCGANConfig, DCGANDiscriminator, DCGANGenerator, Discriminator, DiscriminatorConfig
 from birdanim.models import Generator, GeneratorConfig
+from birdanim.models.stylegan2 import ToRGB
 from train.augment import AugmentConfig, AugmentPipe
 from train.presets import TrainConfig
 from train.projected_d import ProjectedDConfig, ProjectedDiscriminator
@@ -22,7 +24,20 @@ def generator_config(cfg: TrainConfig):
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
     gcfg = generator_config(cfg)
-    return DCGANGenerator(gcfg) if cfg.arch == "dcgan" else Generator(gcfg)
+    if cfg.arch == "dcgan":
+        return DCGANGenerator(gcfg)
+    G = Generator(gcfg)
+    if cfg.rgb_init_gain != 1.0:
+        scale_torgb_init(G, cfg.rgb_init_gain)
+    return G
+
+
+@torch.no_grad()
+def scale_torgb_init(G: nn.Module, gain: float) -> None:
+    """Multiply every toRGB weight by `gain` (their biases start at 0, so the initial image scales by `gain`)."""
+    for m in G.modules():
+        if isinstance(m, ToRGB):
+            m.weight.mul_(gain)
 
 
 def build_discriminator(cfg: TrainConfig, feature_net: nn.Module | None = None) -> nn.Module:

@@ -25,6 +25,9 @@ class TrainConfig:
     channel_base: int = 2048
     channel_max: int = 256
     channel_min: int = 16
+    rgb_init_gain: float = 1.0  # StyleGAN2 G: scale the toRGB weights at init (training only; the architecture is
+    # unchanged). The skip architecture sums one toRGB output per resolution, so at init ~70% of the pixels are
+    # outside [-1, 1] (saturated colours a real photo never has). 0.1 brings the init output std to ~0.2.
     d: str = "projected"  # "projected" (frozen EfficientNet-Lite0 features) or "classic" (residual D + R1)
     d_channel_base: int = 4096  # classic D width (DiscriminatorConfig.channel_base)
     d_channel_max: int = 256
@@ -86,11 +89,18 @@ class TrainConfig:
         return self.r1_gamma if self.r1_gamma >= 0 else 0.0002 * self.resolution**2 / self.batch
 
 
+_PROJECTED_FIXES = {"rgb_init_gain": 0.1, "dlr": 0.0002, "aug": "fixed", "aug_p": 0.5}
+
 PRESETS: dict[str, dict] = {
-    # The shipped 256 px generator (GeneratorConfig() defaults) with the projected D.
-    "default": {},
-    # Experiments at 128 px (4x fewer G pixels).
-    "fast128": {"resolution": 128, "feat_res": 128},
+    # The shipped 256 px generator (GeneratorConfig() defaults) with the projected D. With the bare
+    # defaults (toRGB init gain 1, dlr 2e-3, ADA) the first 256 px run saturated D from 0.3 kimg on
+    # (D margin ~25, G loss ~11, saturated-colour blobs). In 0.4-0.6 kimg A/B runs (CPU, weak signal):
+    # toRGB gain 0.1 puts the initial images in range; dlr 2e-4 cuts the D margin from 15-20 to ~6
+    # (G loss ~3); r_t stayed ~1.0 in every variant, so ADA's controller would only drive p to 1 (with
+    # leak-prone +-pi rotations and hue): a fixed p = 0.5 instead, as the Projected GAN's always-on DiffAugment.
+    "default": dict(_PROJECTED_FIXES),
+    # Experiments at 128 px (4x fewer G pixels), same fixes.
+    "fast128": {**_PROJECTED_FIXES, "resolution": 128, "feat_res": 128},
     # The original project's D: residual, logistic loss, lazy R1.
     "classic": {"d": "classic", "loss": "logistic"},
     # DCGAN baseline (Radford et al.): 64 px, BCE, Adam 2e-4 (0.5, 0.999), no mixing, no EMA, no ADA.
