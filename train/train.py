@@ -167,7 +167,9 @@ class Trainer:
         self.dd.average_grads(self.G)
         self.opt_G.step()
         margin = float(real_logits.detach().mean() - fake_logits.detach().mean())
-        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "d_margin": margin}
+        # E[sign(D(real))] of this batch: logged as r_t also when no ADA controller measures it (aug fixed/none).
+        rt = float(real_logits.detach().reshape(real_logits.shape[0], -1).mean(1).sign().mean())
+        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "d_margin": margin, "rt_batch": rt}
 
     def r1_step(self) -> float:
         self.D.requires_grad_(True)
@@ -447,7 +449,7 @@ def loop(trainer: Trainer, cfg: TrainConfig, run_dir: Path, log: JsonlLog | None
             rec = {k: float(np.mean(v)) for k, v in acc.items()}
             rec.update(
                 kimg=trainer.images_seen / 1000, step=trainer.steps, p=float(trainer.augment.p),
-                rt=trainer.ada.last_rt if trainer.ada else None,
+                rt=trainer.ada.last_rt if trainer.ada else rec.get("rt_batch"),
                 img_s=(trainer.images_seen - last_log_img) / max(now - last_log_t, 1e-9),
                 cpu_hours=trainer.cpu_seconds / 3600, wall_hours=trainer.wall_seconds / 3600, time=now,
             )
