@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from birdanim.device import set_cpu_threads  # noqa: E402
-from birdanim.imageops import pil_to_tensor, tensor_to_uint8, uint8_to_tensor  # noqa: E402
+from birdanim.imageops import pil_to_tensor, tensor_to_uint8, uint8_to_float, uint8_to_tensor  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 DEFAULT_PHOTO = SHARED / "reference" / "aps360" / "stylegan2-ada-pytorch-copy" / "good_birds" / "2" / "frame_0000.jpg"
@@ -159,7 +159,7 @@ def new_data(a, n: int, presets: list[str], n_slow: int, seed: int = 0) -> None:
         t = time.perf_counter()
         recons, starts = [], []
         for img in photos[:m]:
-            target = img[None].float().div(127.5).sub(1).to(a.device)
+            target = uint8_to_float(img[None]).to(a.device)
             res = projection(a.G, target, quality=preset, encoder=a.encoder, features=a.features)
             starts.append(res.start)
             with torch.no_grad():

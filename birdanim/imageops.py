@@ -20,6 +20,13 @@ def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy()
 
 
+def uint8_to_float(t: torch.Tensor) -> torch.Tensor:
+    """uint8 tensor [N, 3, H, W] (any memory layout) -> float in [-1, 1], same shape and device."""
+    if t.dtype != torch.uint8:
+        raise ValueError(f"expected uint8, got {t.dtype}")
+    return t.float().sub_(127.5).div_(127.5)
+
+
 def uint8_to_tensor(arr: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 [H, W, 3] or [N, H, W, 3] -> float [N, 3, H, W] in [-1, 1] (always batched)."""
     a = np.asarray(arr)
@@ -31,7 +38,7 @@ def uint8_to_tensor(arr: np.ndarray, device: torch.device | str = "cpu") -> torc
         raise ValueError(f"expected [H, W, 3] or [N, H, W, 3], got {a.shape}")
     a = np.ascontiguousarray(a) if a.flags.writeable else np.array(a)  # torch wants writable memory
     t = torch.from_numpy(a).to(device)
-    return t.permute(0, 3, 1, 2).float().sub_(127.5).div_(127.5)
+    return uint8_to_float(t.permute(0, 3, 1, 2))
 
 
 def tensor_to_pil(img: torch.Tensor) -> Image.Image | list[Image.Image]:

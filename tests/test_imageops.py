@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_pil, tensor_to_uint8, uint8_to_tensor
+from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_pil, tensor_to_uint8, uint8_to_float, uint8_to_tensor
 
 
 def test_uint8_round_trip_is_exact():
@@ -39,3 +39,12 @@ def test_grid():
     imgs = np.zeros((5, 4, 4, 3), np.uint8)
     g = make_grid(imgs, cols=3, pad=1)
     assert g.shape == (2 * 4 + 1, 3 * 4 + 2, 3)
+
+
+def test_uint8_to_float_matches_the_hwc_converter():
+    arr = np.random.RandomState(1).randint(0, 256, (2, 4, 6, 3), dtype=np.uint8)
+    nchw = torch.from_numpy(arr).permute(0, 3, 1, 2)
+    assert torch.equal(uint8_to_float(nchw), uint8_to_tensor(arr))
+    assert uint8_to_float(torch.tensor([0, 255], dtype=torch.uint8)).tolist() == [-1.0, 1.0]
+    with pytest.raises(ValueError):
+        uint8_to_float(torch.zeros(2))

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from birdanim.imageops import uint8_to_float
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_TRAIN_ZIPS = [SHARED_DATA / "birds256" / "train.zip", SHARED_DATA / "birds256_more" / "train.zip"]
 DEFAULT_TEST_ZIPS = [SHARED_DATA / "birds256" / "test.zip", SHARED_DATA / "birds256_more" / "test.zip"]
@@ -109,7 +111,7 @@ class ImageDataset:
 
     def batch(self, idx: torch.Tensor, xflip: bool, generator: torch.Generator, device="cpu") -> torch.Tensor:
         """Images at `idx` as float [B, 3, R, R] in [-1, 1], each mirrored with probability 0.5 if `xflip`."""
-        x = self.images[idx].to(device).float().div_(127.5).sub_(1.0)
+        x = uint8_to_float(self.images[idx].to(device))
         if xflip:
             flip = torch.rand(len(idx), generator=generator) < 0.5
             x[flip] = x[flip].flip(-1)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from birdanim.checkpoint import CheckpointError, load_generator, load_meta
 from birdanim.device import pick_device, set_cpu_threads
-from birdanim.imageops import tensor_to_uint8
+from birdanim.imageops import tensor_to_uint8, uint8_to_float
 from birdanim.models import z_from_seeds
 from train.data import CACHE_DIR, DEFAULT_TEST_ZIPS, decode_zips, files_key
 
@@ -90,7 +90,7 @@ def embed(net, images: torch.Tensor, batch: int = 32, desc: str | None = None) -
         for i in tqdm(range(0, len(images), batch), desc=desc, disable=desc is None, mininterval=30, unit="batch"):
             x = images[i : i + batch]
             if x.dtype == torch.uint8:
-                x = x.float().div(127.5).sub(1)
+                x = uint8_to_float(x)
             out.append(net.pooled(x).cpu().numpy())
     return np.concatenate(out)
 
