@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses
+from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
 from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
 from birdanim.detect import Box, crop_square, square_window
 from birdanim.device import pick_device
 from birdanim.errors import BirdanimError, DetectorUnavailableError, NoBirdError, WeightsError
-from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_uint8
+from birdanim.imageops import make_grid, pil_to_tensor
 from birdanim.models.stylegan2 import z_from_seeds
 from birdanim.photo import PhotoSource, load_photo
 
@@ -267,10 +267,8 @@ class Animator:
     def _ws_of_seeds(self, seeds, psi: float) -> torch.Tensor:
         return self.G.mapping(z_from_seeds(seeds, self.G.z_dim, self.device), psi=psi)
 
-    @torch.no_grad()
     def _render(self, ws: torch.Tensor) -> np.ndarray:
-        return np.concatenate([tensor_to_uint8(self.G.synthesis(ws[i : i + self.render_batch], noise_mode="const"))
-                               for i in range(0, ws.shape[0], self.render_batch)])
+        return render_frames(self.G, ws, self.render_batch)
 
     def random_birds(self, seeds: list[int], psi: float = 1.0) -> list[np.ndarray]:
         return list(self._render(self._ws_of_seeds(seeds, psi)))

@@ -30,9 +30,10 @@ if __name__ == "__main__" and __package__ in (None, ""):  # `python train/make_t
 import numpy as np
 import torch
 
+from birdanim.animate import render_frames
 from birdanim.checkpoint import WEIGHTS_FILE, resolve
 from birdanim.device import set_cpu_threads
-from birdanim.imageops import pil_to_tensor, tensor_to_uint8
+from birdanim.imageops import pil_to_tensor
 from birdanim.poses import save_poses
 from birdanim.projector import projection
 
@@ -107,9 +108,7 @@ def main(argv=None) -> int:
               f"{time.time() - t0:.0f} s")
     ws_list, labels = add_inbetweens(ws_list, labels, args.min_poses)
     ws = torch.stack(ws_list)
-    with torch.no_grad():
-        renders = np.concatenate([tensor_to_uint8(a.G.synthesis(ws[i : i + 8].to(a.device), noise_mode="const"))
-                                  for i in range(0, len(ws), 8)])
+    renders = render_frames(a.G, ws)
     weights_file = resolve(args.weights, WEIGHTS_FILE)
     extra = {
         "sources": labels,  # file names only: the frames are not redistributed
