@@ -144,7 +144,7 @@ def new_data(a, n: int, presets: list[str], n_slow: int, seed: int = 0) -> None:
     from birdanim.projector import projection
     from train.evaluate import embed, frechet_distance, real_test_images, stats
 
-    print(f"\n== 4. projection of unseen test photos (FD in Lite2 pooled features, recon vs the same photos) ==")
+    print("\n== 4. projection of unseen test photos (FD in Lite2 pooled features, recon vs the same photos) ==")
     try:
         images, _ = real_test_images(resolution=a.G.img_resolution)
     except FileNotFoundError as e:
