@@ -90,7 +90,8 @@ class ImageDataset:
             arr = decode_zips(zips, resolution, max_images)
             if cache:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp.npy")
+                # per-process temp name: several ranks (torchrun) may build the same cache at once
+                tmp = path.with_name(f"{key}.{os.getpid()}.tmp.npy")
                 np.save(tmp, arr)
                 os.replace(tmp, path)
         return cls(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), key)

@@ -125,7 +125,7 @@ def real_features(net, zips=None, resolution: int = 256, roundtrip_side: int | N
         images = roundtrip(images, roundtrip_side)
     feats = embed(net, images, desc=f"real test features{f' at {roundtrip_side} px' if roundtrip_side else ''}")
     STATS_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, feats=feats, zips=np.array([str(p) for p in zips]), roundtrip=roundtrip_side or 0)
     tmp.replace(path)
     return feats
