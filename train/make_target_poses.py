@@ -20,9 +20,12 @@ examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 if __name__ == "__main__" and __package__ in (None, ""):  # `python train/make_target_poses.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -112,15 +115,27 @@ def main(argv=None) -> int:
     weights_file = resolve(args.weights, WEIGHTS_FILE)
     extra = {
         "sources": labels,  # file names only: the frames are not redistributed
-        "source_folders": [str(Path(x)) for x in args.frames],
+        "source_folders": [portable(x) for x in args.frames],
         "projector": {**cfg.__dict__, "quality": args.quality, "seed": args.seed, "init": "previous frame's ws"},
         "final_losses": [round(x, 5) for x in losses],
-        "detector": a.detector.source if a.detector is not None else None,
+        "detector": portable(a.detector.source) if a.detector is not None else None,
         "seconds": round(time.time() - t0, 1),
     }
     out = save_poses(args.out, ws, renders, weights_file, extra)
     print(f"wrote {len(ws)} poses to {out} in {time.time() - t0:.0f} s")
     return 0
+
+
+def portable(path) -> str:
+    """A path for the committed manifest: relative to the repo when it is beside it (../shared/...),
+    never this machine's absolute layout; names like 'yolov8n.pt' pass through."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return os.path.relpath(p.resolve(), ROOT)
+    except ValueError:  # another drive (Windows)
+        return p.name
 
 
 if __name__ == "__main__":
