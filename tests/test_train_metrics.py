@@ -116,8 +116,11 @@ def test_comparison_table(tmp_path):
     (run / "config.json").write_text(json.dumps({"arch": "dcgan", "d": "classic", "resolution": 64}))
     (run / "log.jsonl").write_text("\n".join(json.dumps({"kimg": k, "img_s": 10.0, "cpu_hours": k / 20}) for k in (1, 2)) + "\n")
     (run / "metrics.jsonl").write_text("\n".join(json.dumps({"kimg": k, "fd_lite2": f, "cpu_hours": k / 20}) for k, f in ((1, 90.0), (2, 70.0))) + "\n")
-    t = table([run])
-    assert "dcgan" in t and "1.0: 90, 2.0: 70" in t and "| 70 |" in t and "| 10.00 |" in t
+    t = table([run], budgets=(0.06, 0.1, 0.5))
+    row = t.splitlines()[-1]
+    assert "dcgan" in row and "0.05: 90, 0.10: 70" in row and "| 10.00 |" in row
+    # best within 0.06 CPU-h = 90 (only the first point), within 0.1 = 70, 0.5 not reached by this run
+    assert row.endswith("| 90 | 70 | - |"), row
 
 
 def test_init_from_exported_weights(tmp_path, lite0):

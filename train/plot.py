@@ -51,15 +51,30 @@ def speed(run: Path) -> dict:
     }
 
 
-def table(runs: list[Path], metric: str = "fd_lite2") -> str:
-    rows = [f"| run | img/s (median, wall) | kimg per CPU-hour | kimg | CPU-hours | {metric} (kimg: value) | best |", "|---|---|---|---|---|---|---|"]
+def best_within(h: np.ndarray, m: np.ndarray, budget: float) -> float | None:
+    """Best (lowest) metric among the points measured within `budget` CPU-hours, or None."""
+    ok = np.nan_to_num(h, nan=np.inf) <= budget
+    return float(m[ok].min()) if ok.any() else None
+
+
+def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)) -> str:
+    """Markdown: speed of each run, its metric points as (CPU-hours: value), and the best value
+    reached within each CPU-hour budget (the fair comparison: same compute, not same images); "-"
+    where the run has not trained that long."""
+    head = ["run", "img/s (median, wall)", "kimg per CPU-hour", "kimg", "CPU-hours", f"{metric} (CPU-h: value)"]
+    head += [f"best in {b:g} CPU-h" for b in budgets]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         s = speed(run)
-        k, _, m = curve(run, metric)
-        pts = ", ".join(f"{a:.1f}: {b:.3g}" for a, b in zip(k, m)) or "-"
-        best = f"{m.min():.3g}" if len(m) else "-"
+        _, h, m = curve(run, metric)
+        order = np.argsort(np.nan_to_num(h, nan=np.inf))
+        pts = ", ".join(f"{a:.2f}: {b:.3g}" for a, b in zip(h[order], m[order])) or "-"
         f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else "-"  # noqa: E731
-        rows.append(f"| {run_label(run)} | {f(s.get('img_s_median'), '.2f')} | {f(s.get('kimg_per_cpu_hour'), '.2f')} | {f(s.get('kimg'), '.2f')} | {f(s.get('cpu_hours'), '.2f')} | {pts} | {best} |")
+        cells = [run_label(run), f(s.get("img_s_median"), ".2f"), f(s.get("kimg_per_cpu_hour"), ".2f"), f(s.get("kimg"), ".2f"),
+                 f(s.get("cpu_hours"), ".2f"), pts]
+        # a budget the run has not used up yet gets "-": its best so far is not the best it would reach
+        cells += [f(best_within(h, m, b), ".3g") if (s.get("cpu_hours") or 0) >= b else "-" for b in budgets]
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
