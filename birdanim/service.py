@@ -36,6 +36,7 @@ __all__ = ["Animator", "AnimationResult", "Box", "Cancelled"]
 Progress = Callable[[str, float, "np.ndarray | None"], None]
 QUALITIES = ("fast", "balanced", "best")
 GIF_MAX_FPS, GIF_MAX_SIDE = 15.0, 320  # GIFs are big: fewer, smaller frames than the MP4
+ENCODE_CHUNK_BYTES = 128 * 2**20  # frames held before ffmpeg gets them (600 frames at 256 px = 118 MB)
 
 
 @dataclass
@@ -241,19 +242,34 @@ class Animator:
         mp4 = out / "bird.mp4"
         kept, render_s, encode_s, done = [], 0.0, 0.0, 0
         gif_step = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
+        # Frames are held back and handed to ffmpeg in chunks of up to ENCODE_CHUNK_BYTES (all 300 frames
+        # of a 256 px video at once): x264 running *while* torch renders makes both 2-thread pools fight
+        # for the 2 cores (streamed 7.0-8.8 s vs render-then-encode 5.7-7.3 s for 300 frames here).
+        pending, pending_bytes = [], 0
         with Mp4Writer(mp4, size, fps) as writer:
+
+            def flush():
+                nonlocal pending, pending_bytes, encode_s
+                t_enc = time.perf_counter()
+                for b in pending:
+                    writer.write(b)
+                encode_s += time.perf_counter() - t_enc
+                pending, pending_bytes = [], 0
+
             t = time.perf_counter()
             for batch in iter_frames(G, ws, self.render_batch, lambda f, last: report("render", f, last), cancel):
                 if comp is not None:
                     batch = comp.batch(batch)
-                t_enc = time.perf_counter()
-                writer.write(batch)  # ffmpeg encodes in its own process while we render the next batch
-                encode_s += time.perf_counter() - t_enc
+                pending.append(batch)
+                pending_bytes += batch.nbytes
+                if pending_bytes >= ENCODE_CHUNK_BYTES:  # bounded memory for long or in-scene videos
+                    flush()
                 if gif:  # keep only the GIF's frames, already small: bounded memory even in-scene
                     kept += [_shrink(f, GIF_MAX_SIDE) for j, f in enumerate(batch) if (done + j) % gif_step == 0]
                 done += len(batch)
             render_s = time.perf_counter() - t - encode_s
             report("encode", 0.0, None)
+            flush()
             t_enc = time.perf_counter()
         encode_s += time.perf_counter() - t_enc  # closing waits for ffmpeg to finish
         gif_path = write_gif(out / "bird.gif", np.stack(kept), fps=fps / gif_step, max_fps=GIF_MAX_FPS,

@@ -60,6 +60,40 @@ def test_animate_end_to_end(animator, photo, tmp_path):
     assert any("centred" in n for n in res.notes)
 
 
+def test_frames_reach_ffmpeg_after_rendering_in_bounded_chunks(animator, photo, tmp_path, monkeypatch):
+    """Frames are encoded after they are rendered (x264 does not compete with the synthesis), in chunks
+    bounded by ENCODE_CHUNK_BYTES; none is lost or reordered."""
+    import birdanim.service as service
+    from benchmarks.bench_animate import read_frames
+    from birdanim import video
+    from birdanim.animate import loop_ws, mix_with_poses, render_frames
+
+    events = []
+    orig = video.Mp4Writer.write
+    monkeypatch.setattr(video.Mp4Writer, "write", lambda self, frames: (events.append(("write", len(frames))), orig(self, frames))[1])
+    progress = lambda stage, f, img: events.append((stage, f))  # noqa: E731
+
+    animator.animate(photo, frames=20, fps=10, cutoff=3, out_dir=tmp_path / "a", progress=progress)
+    kinds = [e[0] for e in events]
+    last_render = max(i for i, k in enumerate(kinds) if k == "render")
+    assert "write" in kinds and min(i for i, k in enumerate(kinds) if k == "write") > last_render  # 20 small frames: one chunk
+
+    events.clear()
+    monkeypatch.setattr(service, "ENCODE_CHUNK_BYTES", 32 * 32 * 3 * 8)  # one render batch of 8 frames at 32 px
+    res = animator.animate(photo, frames=20, fps=10, cutoff=3, out_dir=tmp_path / "b", progress=progress)
+    kinds = [e[0] for e in events]
+    assert kinds.index("write") < max(i for i, k in enumerate(kinds) if k == "render")  # flushed while rendering
+    assert sum(n for k, n in events if k == "write") == 20
+
+    got = read_frames(res.mp4_path).astype(np.float32)
+    keys = mix_with_poses(res.ws.to(animator.device), animator.poses.ws.to(animator.device), cutoff=3)
+    want = render_frames(animator.G, loop_ws(keys, frames=20)).astype(np.float32)
+    # H.264 is lossy: each decoded frame is much closer to its own render than to its neighbour's
+    err_same = np.abs(got - want).mean(axis=(1, 2, 3))
+    err_shift = np.abs(got - np.roll(want, 1, axis=0)).mean(axis=(1, 2, 3))
+    assert (err_same < err_shift).mean() > 0.9, (err_same, err_shift)
+
+
 def test_animate_deterministic_for_seed(animator, photo, tmp_path):
     a = animator.animate(photo, frames=4, out_dir=tmp_path / "a", seed=3)
     b = animator.animate(photo, frames=4, out_dir=tmp_path / "b", seed=3)
