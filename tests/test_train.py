@@ -34,8 +34,9 @@ def _params(m):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"d": "classic", "loss": "logistic", "r1_interval": 2}, {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0}],
-    ids=["projected", "classic-r1", "dcgan"],
+    [{}, {"d_mbstd": 2}, {"d": "classic", "loss": "logistic", "r1_interval": 2},
+     {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0}],
+    ids=["projected", "projected-mbstd", "classic-r1", "dcgan"],
 )
 def test_steps_are_finite_and_change_weights(overrides, lite0):
     cfg = make_config("tiny", overrides)
@@ -170,3 +171,21 @@ def test_rgb_init_gain_scales_the_initial_image():
             imgs.append(G(z, noise_mode="const"))
     assert imgs[0].abs().max() > 0.1
     torch.testing.assert_close(imgs[1], imgs[0] * 0.1, rtol=1e-4, atol=1e-5)
+
+
+def test_projected_heads_minibatch_stddev_sees_batch_diversity(lite0):
+    """With d_mbstd a head's logit for an image depends on how alike its batch-mates are (a batch of
+    identical fakes is visible to D); without it, each image is judged alone (up to BatchNorm in train mode)."""
+    from train.networks import build_discriminator
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    same = x[:1].repeat(4, 1, 1, 1)
+    for mbstd, should_differ in ((2, True), (0, False)):
+        D = build_discriminator(make_config("tiny", {"d_mbstd": mbstd}), lite0).eval()  # eval: BN uses running stats
+        with torch.no_grad():
+            a, b = D(x)[0], D(same)[0]  # image 0 in a diverse batch vs among copies of itself
+        assert torch.allclose(a, b, atol=1e-5) != should_differ, (mbstd, a, b)
+    # the heads' state dict without mbstd is unchanged by the option's existence (old snapshots load)
+    keys = set(build_discriminator(make_config("tiny"), lite0).state_dict())
+    assert any(k.startswith("heads.0.net.") for k in keys)

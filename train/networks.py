@@ -45,7 +45,8 @@ def build_discriminator(cfg: TrainConfig, feature_net: nn.Module | None = None) 
         return DCGANDiscriminator(generator_config(cfg))
     if cfg.d == "classic":
         return Discriminator(DiscriminatorConfig(img_resolution=cfg.resolution, channel_base=cfg.d_channel_base, channel_max=cfg.d_channel_max))
-    pcfg = ProjectedDConfig(img_resolution=cfg.resolution, feat_res=cfg.feat_res, ccm_channels=cfg.ccm_channels, head_channels=cfg.head_channels)
+    pcfg = ProjectedDConfig(img_resolution=cfg.resolution, feat_res=cfg.feat_res, ccm_channels=cfg.ccm_channels, head_channels=cfg.head_channels,
+                            mbstd_group=cfg.d_mbstd)
     return ProjectedDiscriminator(pcfg, feature_net)
 
 

@@ -5,7 +5,8 @@
       -> frozen ImageNet EfficientNet-Lite0: 4 maps at strides 4/8/16/32        (birdanim.features)
       -> CCM: a random 1x1 conv per scale (fixed at init, never trained)
       -> CSM: from deepest to shallowest, upsample and add, then a random 3x3 conv (fixed)
-      -> one small trainable patch discriminator per scale (strided 4x4 convs, spectral norm, BN)
+      -> one small trainable patch discriminator per scale (strided 4x4 convs, spectral norm, BN;
+         optionally a minibatch-stddev channel before the last conv)
       -> logits [N, P]: every patch logit of every scale, concatenated
 
 The feature network and the random projections form F (frozen); only the heads learn. Use hinge
@@ -22,6 +23,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from birdanim.features import load_efficientnet_lite
+from birdanim.models.discriminator import MinibatchStd
 
 
 @dataclass
@@ -31,6 +33,9 @@ class ProjectedDConfig:
     ccm_channels: int = 32  # CCM output channels of the finest scale; x2 per coarser scale (paper: 64)
     head_channels: int = 64  # base width of the heads' strided convs (doubling as they shrink, capped x4)
     head_min_res: int = 4  # heads downsample until their map is this side, then a 1-channel conv
+    mbstd_group: int = 0  # > 0: each head appends a minibatch-stddev channel (groups of this many images)
+    # before its last conv, so D can see a batch of fakes that all look alike (StyleGAN's answer to
+    # mode collapse; the Projected GAN paper has none). 0: off (the paper's heads).
 
 
 class RandomProjection(nn.Module):
@@ -68,7 +73,7 @@ class PatchHead(nn.Module):
     """Strided 4x4 convs (spectral norm + BN + leaky ReLU) from side `res` down to `min_res`, then a
     4x4 conv to one channel: [N, C, res, res] -> patch logits [N, 1, h, w]."""
 
-    def __init__(self, in_channels: int, res: int, base: int, min_res: int):
+    def __init__(self, in_channels: int, res: int, base: int, min_res: int, mbstd_group: int = 0):
         super().__init__()
         layers, c, r = [], in_channels, res
         width = base
@@ -76,6 +81,9 @@ class PatchHead(nn.Module):
             layers += [spectral_norm(nn.Conv2d(c, width, 4, 2, 1, bias=False)), nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True)]
             c, r = width, r // 2
             width = min(width * 2, base * 4)
+        if mbstd_group > 0:  # no parameters: with it off, the state dict is the same as before it existed
+            layers.append(MinibatchStd(mbstd_group, 1))
+            c += 1
         layers.append(spectral_norm(nn.Conv2d(c, 1, 4, 1, 0)))  # padding 0: 4x4 -> 1x1 patch logit
         self.net = nn.Sequential(*layers)
         self.min_res = min_res
@@ -98,7 +106,8 @@ class ProjectedDiscriminator(nn.Module):
         self.proj = RandomProjection(self.features.channels, cfg.ccm_channels)
         sides = [cfg.feat_res // s for s in (4, 8, 16, 32)]
         self.heads = nn.ModuleList(
-            PatchHead(c, side, cfg.head_channels, min(cfg.head_min_res, side)) for c, side in zip(self.proj.out_channels, sides)
+            PatchHead(c, side, cfg.head_channels, min(cfg.head_min_res, side), cfg.mbstd_group)
+            for c, side in zip(self.proj.out_channels, sides)
         )
 
     @property
