@@ -137,3 +137,21 @@ def test_init_from_exported_weights(tmp_path, lite0):
     other = Trainer(make_config("tiny", {"w_dim": 16}), CPU, Dist(CPU), _data(), lite0)
     with pytest.raises(Exception, match="differs"):
         other.init_generator_from(str(tmp_path / "w"))
+
+
+def test_run_started_from_weights_counts_their_images_and_cpu_hours(tmp_path, lite0):
+    """--init-from writes init_from.json; export adds the source's images and CPU-hours to the run's own."""
+    from birdanim.checkpoint import save_generator
+    from train.train import train as run_training
+
+    src = tmp_path / "src"
+    tr = Trainer(make_config("tiny"), CPU, Dist(CPU), _data(), lite0)
+    save_generator(tr.G_ema, src, {"run": "00007-default", "images_seen": 5000, "cpu_hours": 2.5})
+    cfg = make_config("tiny", {"kimg": 0.008})
+    assert run_training(cfg, CPU, Dist(CPU), tmp_path / "runs", None, None, str(src), False, dataset=_data(), feature_net=lite0) == 0
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "init_from.json").read_text()) == {"source": str(src), "run": "00007-default", "images_seen": 5000, "cpu_hours": 2.5}
+    _, meta = export(run, tmp_path / "w")
+    assert meta["total_images_seen"] == 5000 + meta["images_seen"] and meta["images_seen"] >= 8
+    assert meta["total_cpu_hours"] == pytest.approx(2.5 + meta["cpu_hours"])
+    assert load_meta(tmp_path / "w")["init_from"]["run"] == "00007-default"

@@ -62,6 +62,12 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         "ada_p": state.get("ada_p"),
         "metrics": metrics,
     }
+    lineage = run_dir / "init_from.json"
+    if lineage.is_file():  # the run started from other weights: count what went into them too
+        src = json.loads(lineage.read_text())
+        meta["init_from"] = src
+        meta["total_images_seen"] = meta["images_seen"] + int(src.get("images_seen") or 0)
+        meta["total_cpu_hours"] = meta["cpu_hours"] + float(src.get("cpu_hours") or 0.0)
     if if_better:
         old = load_meta(out) if (out / "config.json").is_file() else {}
         old_fd = old.get("metrics", {}).get("fd_lite2")

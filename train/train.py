@@ -406,12 +406,31 @@ def train(
             trainer.init_generator_from(init_from)
         if rank0:
             run_dir = new_run_dir(outdir, cfg)
-        msg = f"new run, {len(ds)} training images"
+            if init_from:  # lineage: export adds the source's images and CPU-hours to this run's own
+                write_json_atomic(run_dir / "init_from.json", init_record(init_from))
+        msg = f"new run, {len(ds)} training images" + (f", G from {init_from}" if init_from else "")
     if rank0:
         write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
         print(f"{msg}; run folder {run_dir}; device {device}, {dd.world} process(es), {torch.get_num_threads()} threads; data ready in {time.time() - t0:.1f}s", flush=True)
     log = JsonlLog(run_dir / "log.jsonl") if rank0 else None
     return loop(trainer, cfg, run_dir, log, progress and rank0, rank0)
+
+
+def init_record(weights: str) -> dict:
+    """What a run started from: the weights' path and, from their meta.json, the images and CPU-hours
+    (including that source's own lineage) that went into them."""
+    from birdanim.checkpoint import load_meta
+
+    try:
+        meta = load_meta(weights)
+    except Exception:  # a Hub id offline, or no meta.json: record the name only
+        meta = {}
+    return {
+        "source": str(weights),
+        "run": meta.get("run"),
+        "images_seen": meta.get("total_images_seen", meta.get("images_seen")),
+        "cpu_hours": meta.get("total_cpu_hours", meta.get("cpu_hours")),
+    }
 
 
 def loop(trainer: Trainer, cfg: TrainConfig, run_dir: Path, log: JsonlLog | None, progress: bool, rank0: bool) -> int:
