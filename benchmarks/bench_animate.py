@@ -154,6 +154,7 @@ def new_data(a, n: int, presets: list[str], n_slow: int, seed: int = 0) -> None:
     photos = images[torch.from_numpy(np.sort(pick))]  # uint8 [n, 3, R, R]
     lite2 = load_efficientnet_lite(2, a.device)
     real = embed(lite2, photos)
+    feats = {}
     for preset in presets:
         m = n if preset == "fast" else min(n, n_slow)  # balanced / best cost ~10-60x more per photo
         t = time.perf_counter()
@@ -166,11 +167,16 @@ def new_data(a, n: int, presets: list[str], n_slow: int, seed: int = 0) -> None:
                 recons.append((res.G_tuned or a.G).synthesis(res.ws, noise_mode="const").cpu())
         per = (time.perf_counter() - t) / m
         rec = torch.cat(recons)
-        fd = frechet_distance(*stats(embed(lite2, rec)), *stats(real[:m])) if m >= 2 else float("nan")
+        feats[preset] = embed(lite2, rec)
+        fd = frechet_distance(*stats(feats[preset]), *stats(real[:m])) if m >= 2 else float("nan")
         rec_u8 = tensor_to_uint8(rec)
         ps = np.mean([psnr(r, p) for r, p in zip(rec_u8, photos[:m].permute(0, 2, 3, 1).numpy())])
         row(f"{preset} (n={m}): FD / mean PSNR / s per photo", f"{fd:8.2f} / {ps:5.2f} dB / {per:6.2f} s"
             f"  (encoder start kept {starts.count('encoder')}/{m})")
+    common = min(len(f) for f in feats.values()) if feats else 0
+    if len(feats) > 1 and common >= 2:  # FD depends strongly on n: compare the presets on the same photos
+        cells = ", ".join(f"{k} {frechet_distance(*stats(f[:common]), *stats(real[:common])):.2f}" for k, f in feats.items())
+        row(f"same {common} photos: FD", cells)
 
 
 def main(argv=None) -> int:
