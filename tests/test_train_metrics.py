@@ -108,6 +108,14 @@ def test_export_gema_and_if_better(tmp_path, lite0):
     (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0}) + "\n")
     assert export(run, tmp_path / "w", if_better=True)[0] is True
     assert load_meta(tmp_path / "w")["metrics"]["fd_lite2"] == 40.0
+    # A G_ema export (RUN/gema/N: what is left of a snapshot after keep_snapshots removed it) exports the same weights.
+    import dataclasses
+
+    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    written, meta2 = export(run / "gema" / f"{tr.images_seen:09d}", tmp_path / "w2")
+    assert written and meta2["images_seen"] == 4 and meta2["metrics"]["fd_lite2"] == 40.0 and meta2["snapshot"].startswith("gema/")
+    for k, v in load_generator(tmp_path / "w2").state_dict().items():
+        assert torch.equal(v, G.state_dict()[k]), k
 
 
 def test_comparison_table(tmp_path):

@@ -4,6 +4,7 @@ examples:
   python train/export.py ~/.cache/birdanim/runs/00000-default -o weights/            # the run's latest snapshot
   python train/export.py RUN/snapshots/snapshot-000040000 -o /tmp/w --fp32
   python train/export.py RUN -o weights/ --if-better                                 # only if FD improved
+  python train/export.py RUN/gema/000004776 -o weights/ --if-better                  # an older G_ema export
 
 meta.json records images seen, CPU-hours, the run, the dataset and the metrics measured for that
 snapshot (RUN/metrics.jsonl, matched by images seen), so the model card can be written from it.
@@ -19,7 +20,7 @@ from pathlib import Path
 if __name__ == "__main__" and __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from birdanim.checkpoint import CheckpointError, load_meta, save_generator
+from birdanim.checkpoint import CheckpointError, load_generator, load_meta, save_generator
 from train.networks import build_generator
 from train.presets import TrainConfig
 from train.snapshot import load_snapshot, module_state, snapshot_of_run
@@ -40,13 +41,25 @@ def snapshot_metrics(run_dir: Path, images_seen: int) -> dict:
 
 
 def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> tuple[bool, dict]:
-    """Write G_ema of `src` (run folder or snapshot folder) to `out`. Returns (written, meta)."""
-    snap = src if (src / "state.json").is_file() else snapshot_of_run(src)
-    run_dir = snap.parent.parent
-    tensors, state = load_snapshot(snap)
-    cfg = TrainConfig(**state["config"])
-    G = build_generator(cfg)
-    G.load_state_dict(module_state(tensors, "G_ema"))
+    """Write G_ema of `src` (run folder, snapshot folder, or a G_ema export RUN/gema/NNNNNNNNN) to `out`.
+    Returns (written, meta)."""
+    if (src / "model.safetensors").is_file() and src.parent.name == "gema":  # G_ema export of a snapshot
+        run_dir = src.parent.parent
+        G = load_generator(src)
+        own = load_meta(src)
+        cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        state = {"images_seen": int(own["images_seen"]), "cpu_seconds": float(own["cpu_hours"]) * 3600,
+                 "wall_seconds": float(own.get("wall_hours", float("nan"))) * 3600, "dataset_key": own.get("dataset"),
+                 "ada_p": own.get("ada_p")}
+        snap_name = f"gema/{src.name}"
+    else:
+        snap = src if (src / "state.json").is_file() else snapshot_of_run(src)
+        run_dir = snap.parent.parent
+        tensors, state = load_snapshot(snap)
+        cfg = TrainConfig(**state["config"])
+        G = build_generator(cfg)
+        G.load_state_dict(module_state(tensors, "G_ema"))
+        snap_name = snap.name
     metrics = snapshot_metrics(run_dir, state["images_seen"])
     meta = {
         "images_seen": state["images_seen"],
@@ -54,7 +67,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         "cpu_hours": state["cpu_seconds"] / 3600,
         "wall_hours": state["wall_seconds"] / 3600,
         "run": run_dir.name,
-        "snapshot": snap.name,
+        "snapshot": snap_name,
         "preset": cfg.preset,
         "discriminator": cfg.d if cfg.arch == "stylegan2" else "dcgan",
         "dataset": [Path(p).parent.name + "/" + Path(p).name for p in cfg.data],
@@ -82,7 +95,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="birdanim export", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("source", type=Path, help="run folder (its latest snapshot) or snapshot folder")
+    ap.add_argument("source", type=Path, help="run folder (its latest snapshot), snapshot folder, or RUN/gema/NNNNNNNNN")
     ap.add_argument("-o", "--out", type=Path, required=True, help="output weights folder (e.g. weights/)")
     ap.add_argument("--fp32", action="store_true", help="keep fp32 weights (default fp16: half the size)")
     ap.add_argument("--if-better", action="store_true", help="write only if fd_lite2 beats the one in OUT/meta.json")

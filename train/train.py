@@ -297,6 +297,8 @@ def export_gema(trainer: Trainer, run_dir: Path) -> None:
     meta = {
         "images_seen": trainer.images_seen,
         "cpu_hours": trainer.cpu_seconds / 3600,
+        "wall_hours": trainer.wall_seconds / 3600,
+        "ada_p": float(trainer.augment.p),
         "run": run_dir.name,
         "dataset": trainer.ds.key,
         "preset": trainer.cfg.preset,
