@@ -163,3 +163,4 @@ def test_run_started_from_weights_counts_their_images_and_cpu_hours(tmp_path, li
     assert meta["total_images_seen"] == 5000 + meta["images_seen"] and meta["images_seen"] >= 8
     assert meta["total_cpu_hours"] == pytest.approx(2.5 + meta["cpu_hours"])
     assert load_meta(tmp_path / "w")["init_from"]["run"] == "00007-default"
+    assert load_meta(tmp_path / "w")["init_from"]["source"] == f"{tmp_path.name}/src"  # no absolute local path

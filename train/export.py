@@ -49,7 +49,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         own = load_meta(src)
         cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
         state = {"images_seen": int(own["images_seen"]), "cpu_seconds": float(own["cpu_hours"]) * 3600,
-                 "wall_seconds": float(own.get("wall_hours", float("nan"))) * 3600, "dataset_key": own.get("dataset"),
+                 "wall_seconds": float(own["wall_hours"]) * 3600 if own.get("wall_hours") is not None else None, "dataset_key": own.get("dataset"),
                  "ada_p": own.get("ada_p")}
         snap_name = f"gema/{src.name}"
     else:
@@ -65,7 +65,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         "images_seen": state["images_seen"],
         "kimg": state["images_seen"] / 1000,
         "cpu_hours": state["cpu_seconds"] / 3600,
-        "wall_hours": state["wall_seconds"] / 3600,
+        "wall_hours": state["wall_seconds"] / 3600 if state.get("wall_seconds") is not None else None,
         "run": run_dir.name,
         "snapshot": snap_name,
         "preset": cfg.preset,
@@ -78,7 +78,8 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
     lineage = run_dir / "init_from.json"
     if lineage.is_file():  # the run started from other weights: count what went into them too
         src = json.loads(lineage.read_text())
-        meta["init_from"] = src
+        # the shipped meta.json names the source by its last two path parts, not this machine's layout
+        meta["init_from"] = {**src, "source": "/".join(Path(src["source"]).parts[-2:])}
         meta["total_images_seen"] = meta["images_seen"] + int(src.get("images_seen") or 0)
         meta["total_cpu_hours"] = meta["cpu_hours"] + float(src.get("cpu_hours") or 0.0)
     if if_better:
