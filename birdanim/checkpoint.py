@@ -13,6 +13,7 @@ works offline; anything else that looks like "owner/name" is fetched with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -59,10 +60,23 @@ def build_from_config(cfg: dict) -> nn.Module:
         raise CheckpointError(f"invalid generator config {cfg!r}: {e}") from e
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yields a temporary path beside `path`; on success it is renamed onto `path` (atomic), on error
+    removed. The name carries the process id (several processes, e.g. torchrun ranks, may write the
+    same file at once) and keeps the suffix (numpy appends .npy/.npz to names without it)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_state_dict(state: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None = None) -> None:
@@ -75,9 +89,8 @@ def save_state_dict(state: dict[str, torch.Tensor], path: Path, dtype: torch.dty
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         tensors[k] = v.contiguous()
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -89,3 +89,20 @@ def test_saves_unwrapped_module(tmp_path, tiny_G):
 
     save_generator(Wrapper(tiny_G), tmp_path / "w")
     assert isinstance(load_generator(tmp_path / "w"), Generator)
+
+
+def test_atomic_path_renames_on_success_and_cleans_up_on_error(tmp_path):
+    import os
+
+    from birdanim.checkpoint import atomic_path
+
+    target = tmp_path / "cache.npy"
+    with atomic_path(target) as tmp:
+        assert str(os.getpid()) in tmp.name and tmp.suffix == ".npy"  # per process; numpy keeps the name
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target]
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target]

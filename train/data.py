@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from birdanim.checkpoint import atomic_path
 from birdanim.imageops import uint8_to_float
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -90,10 +91,8 @@ class ImageDataset:
             arr = decode_zips(zips, resolution, max_images)
             if cache:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                # per-process temp name: several ranks (torchrun) may build the same cache at once
-                tmp = path.with_name(f"{key}.{os.getpid()}.tmp.npy")
-                np.save(tmp, arr)
-                os.replace(tmp, path)
+                with atomic_path(path) as tmp:  # several ranks (torchrun) may build the same cache at once
+                    np.save(tmp, arr)
         return cls(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), key)
 
     @classmethod

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from birdanim.checkpoint import CheckpointError, load_generator, load_meta
+from birdanim.checkpoint import CheckpointError, atomic_path, load_generator, load_meta
 from birdanim.device import pick_device, set_cpu_threads
 from birdanim.imageops import tensor_to_uint8, uint8_to_float
 from birdanim.models import z_from_seeds
@@ -125,9 +125,8 @@ def real_features(net, zips=None, resolution: int = 256, roundtrip_side: int | N
         images = roundtrip(images, roundtrip_side)
     feats = embed(net, images, desc=f"real test features{f' at {roundtrip_side} px' if roundtrip_side else ''}")
     STATS_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, feats=feats, zips=np.array([str(p) for p in zips]), roundtrip=roundtrip_side or 0)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, feats=feats, zips=np.array([str(p) for p in zips]), roundtrip=roundtrip_side or 0)
     return feats
 
 

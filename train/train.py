@@ -423,10 +423,7 @@ def init_record(weights: str) -> dict:
     (including that source's own lineage) that went into them."""
     from birdanim.checkpoint import load_meta
 
-    try:
-        meta = load_meta(weights)
-    except Exception:  # a Hub id offline, or no meta.json: record the name only
-        meta = {}
+    meta = load_meta(weights)  # {} when there is none (or a Hub id is unreachable): the name only
     return {
         "source": str(weights),
         "run": meta.get("run"),
