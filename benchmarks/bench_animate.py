@@ -21,6 +21,7 @@ Sections:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -139,40 +140,98 @@ def quality_figures(a, res, detect_every: int) -> None:
         row("bird-detect rate", "n/a (no detector)")
 
 
-def new_data(a, n: int, presets: list[str], n_slow: int, seed: int = 0) -> None:
+def _file_sha(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+class PhotoCache:
+    """Per-photo results of section 4, one JSONL file per preset, so a long run (best on 200 photos is
+    hours on this CPU) can be stopped and resumed: a finished photo is never projected again. The
+    folder name keys the generator, the encoder and the test set, so other weights never mix in."""
+
+    def __init__(self, root: Path, weights_file: Path, data_key: str):
+        enc = Path(weights_file).parent / "encoder" / "model.safetensors"
+        key = f"g{_file_sha(Path(weights_file))}-e{_file_sha(enc) if enc.is_file() else 'none'}-{data_key[:12]}"
+        self.dir = Path(root) / key
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def load(self, preset: str) -> dict[int, dict]:
+        import json
+
+        path = self.dir / f"{preset}.jsonl"
+        done = {}
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:  # a line cut short by a kill: that photo is simply redone
+                    continue
+                done[rec["index"]] = rec
+        return done
+
+    def add(self, preset: str, rec: dict) -> None:
+        import json
+
+        with open(self.dir / f"{preset}.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None, seed: int = 0) -> None:
     from birdanim.features import load_efficientnet_lite
     from birdanim.projector import projection
     from train.evaluate import embed, frechet_distance, real_test_images, stats
 
     print("\n== 4. projection of unseen test photos (FD in Lite2 pooled features, recon vs the same photos) ==")
     try:
-        images, _ = real_test_images(resolution=a.G.img_resolution)
+        images, data_key = real_test_images(resolution=a.G.img_resolution)
     except FileNotFoundError as e:
         row("skipped", str(e))
         return
-    pick = np.random.RandomState(seed).choice(len(images), size=min(n, len(images)), replace=False)
-    photos = images[torch.from_numpy(np.sort(pick))]  # uint8 [n, 3, R, R]
+    pick = np.sort(np.random.RandomState(seed).choice(len(images), size=min(n, len(images)), replace=False))
+    photos = images[torch.from_numpy(pick)]  # uint8 [n, 3, R, R]
     lite2 = load_efficientnet_lite(2, a.device)
     real = embed(lite2, photos)
+    cache = PhotoCache(cache_dir, a.weights_file, data_key) if cache_dir is not None else None
+    if cache is not None:
+        row("per-photo cache", str(cache.dir))
     feats = {}
     for preset in presets:
-        m = n if preset == "fast" else min(n, n_slow)  # balanced / best cost ~10-60x more per photo
-        t = time.perf_counter()
-        recons, starts = [], []
-        for img in photos[:m]:
+        m = n if preset == "fast" else min(n, n_slow)  # balanced / best cost ~10-30x more per photo
+        done = cache.load(preset) if cache is not None else {}
+        recs = []
+        for i, img in enumerate(photos[:m]):
+            idx = int(pick[i])
+            if idx in done:
+                recs.append(done[idx])
+                continue
+            t = time.perf_counter()
             target = uint8_to_float(img[None]).to(a.device)
             res = projection(a.G, target, quality=preset, encoder=a.encoder, features=a.features)
-            starts.append(res.start)
             with torch.no_grad():
-                recons.append((res.G_tuned or a.G).synthesis(res.ws, noise_mode="const").cpu())
-        per = (time.perf_counter() - t) / m
-        rec = torch.cat(recons)
-        feats[preset] = embed(lite2, rec)
+                rec = (res.G_tuned or a.G).synthesis(res.ws, noise_mode="const").cpu()
+            seconds = time.perf_counter() - t
+            rec_u8 = tensor_to_uint8(rec)[0]
+            recs.append({
+                "index": idx, "seconds": seconds, "start": res.start,
+                "psnr": psnr(rec_u8, img.permute(1, 2, 0).numpy()),
+                "feat": embed(lite2, rec)[0].tolist(), "threads": torch.get_num_threads(),
+                "load1": os.getloadavg()[0],
+            })
+            if cache is not None:
+                cache.add(preset, recs[-1])
+        feats[preset] = np.array([r["feat"] for r in recs], dtype=np.float64)
         fd = frechet_distance(*stats(feats[preset]), *stats(real[:m])) if m >= 2 else float("nan")
-        rec_u8 = tensor_to_uint8(rec)
-        ps = np.mean([psnr(r, p) for r, p in zip(rec_u8, photos[:m].permute(0, 2, 3, 1).numpy())])
-        row(f"{preset} (n={m}): FD / mean PSNR / s per photo", f"{fd:8.2f} / {ps:5.2f} dB / {per:6.2f} s"
-            f"  (encoder start kept {starts.count('encoder')}/{m})")
+        secs = np.array([r["seconds"] for r in recs])
+        starts = [r["start"] for r in recs].count("encoder")
+        row(f"{preset} (n={m}): FD / mean PSNR / s per photo (median, mean)",
+            f"{fd:8.2f} / {np.mean([r['psnr'] for r in recs]):5.2f} dB / {np.median(secs):6.2f}, {secs.mean():6.2f} s"
+            f"  (encoder start kept {starts}/{m}; {m - sum(int(r['index']) in done for r in recs)} projected now)")
     common = min(len(f) for f in feats.values()) if feats else 0
     if len(feats) > 1 and common >= 2:  # FD depends strongly on n: compare the presets on the same photos
         cells = ", ".join(f"{k} {frechet_distance(*stats(f[:common]), *stats(real[:common])):.2f}" for k, f in feats.items())
@@ -194,6 +253,9 @@ def main(argv=None) -> int:
     p.add_argument("--only-new-data", action="store_true", help="run section 4 only")
     p.add_argument("--random-g", action="store_true", help="use an UNTRAINED default-config G (timings only)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="keep section 4's per-photo results here and reuse them (stop and resume long runs), "
+                        "e.g. ~/.cache/birdanim/bench-newdata")
     args = p.parse_args(argv)
 
     threads = set_cpu_threads(args.threads)
@@ -225,7 +287,7 @@ def main(argv=None) -> int:
         reference_recipe(a, res.crop, args.ref_steps, res.timings["project"])
         quality_figures(a, res, args.detect_every)
     if args.n > 0:
-        new_data(a, args.n, [s for s in args.presets.split(",") if s], args.n_slow)
+        new_data(a, args.n, [s for s in args.presets.split(",") if s], args.n_slow, args.cache)
     return 0
 
 
