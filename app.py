@@ -340,7 +340,10 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                              height=360, interactive=False, elem_id="result-video")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
     light = dict(concurrency_limit=2, concurrency_id="light")
-    photo.change(on_photo, [photo], [boxes, which, cx, cy, size, crop], api_name="detect", **light)
+    # A photo that cannot be used: the error toast says why, then the input is emptied (instead of a
+    # broken-image icon and a red "Error" badge on the crop) so the next upload starts clean.
+    photo.change(on_photo, [photo], [boxes, which, cx, cy, size, crop], api_name="detect", **light).failure(
+        lambda: (None, None), None, [photo, crop], api_visibility="private", **light)
     which.input(on_pick, [photo, which, boxes], [cx, cy, size, crop], api_visibility="private", **light)
     for s in (cx, cy, size):
         s.release(on_slide, [photo, cx, cy, size], [crop], api_visibility="private", trigger_mode="always_last",

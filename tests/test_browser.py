@@ -72,6 +72,11 @@ def test_bad_upload_shows_a_message(page, tmp_path):
     upload(page, bad)
     toast = page.get_by_text("not an image file", exact=False).first
     toast.wait_for(state="visible", timeout=30_000)
+    # ... and the unusable file is taken out again: no broken image in the input, no "Error" badge
+    # left on the crop preview, the upload area ready for the next photo.
+    page.locator("#photo img").wait_for(state="detached", timeout=30_000)
+    page.locator("#photo input[type=file]").wait_for(state="attached", timeout=30_000)
+    assert page.locator("#crop-preview").get_by_text("Error", exact=True).count() == 0
     page.screenshot(path=str(ARTIFACTS / "1_bad_upload.png"), full_page=True)
     page.reload()
     page.wait_for_selector("#render-btn")
