@@ -92,6 +92,9 @@ def test_resume_is_exact_and_keeps_images_and_p(tmp_path, lite0):
             assert torch.allclose(ta[k].float(), tb[k].float(), atol=1e-5), k  # same as never stopping
     log = [json.loads(line) for line in (run_b / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 7))  # the log continues where it stopped
+    resumes = [json.loads(line) for line in (run_b / "resumes.jsonl").read_text().splitlines()]
+    assert len(resumes) == 1 and resumes[0]["kimg"] == 0.016
+    assert resumes[0]["changed"] == {"kimg": [0.016, 0.024]}  # the override is on record
 
 
 def _tiny_trainer(lite0):

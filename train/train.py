@@ -403,6 +403,14 @@ def train(
         tensors, state = load_snapshot(snap)
         trainer.restore(tensors, state)
         msg = f"resumed {snap} at {trainer.images_seen / 1000:.3f} kimg, ADA p {float(trainer.augment.p):.3f}"
+        changed = config_changes(state["config"], cfg)
+        if changed:
+            msg += "; changed: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+        if rank0:  # every resume, with what its command line changed, so a metric curve can be read honestly
+            with open(run_dir / "resumes.jsonl", "a") as f:
+                f.write(json.dumps({"snapshot": snap.name, "kimg": trainer.images_seen / 1000,
+                                    "cpu_hours": trainer.cpu_seconds / 3600, "time": time.time(),
+                                    "changed": changed}) + "\n")
     else:
         if init_from:
             trainer.init_generator_from(init_from)
@@ -416,6 +424,12 @@ def train(
         print(f"{msg}; run folder {run_dir}; device {device}, {dd.world} process(es), {torch.get_num_threads()} threads; data ready in {time.time() - t0:.1f}s", flush=True)
     log = JsonlLog(run_dir / "log.jsonl") if rank0 else None
     return loop(trainer, cfg, run_dir, log, progress and rank0, rank0)
+
+
+def config_changes(saved: dict, cfg: TrainConfig) -> dict[str, list]:
+    """{field: [value in the snapshot, value now]} for every config field a resume overrides."""
+    now = dataclasses.asdict(cfg)
+    return {k: [saved.get(k), v] for k, v in now.items() if k != "preset" and saved.get(k) != v}
 
 
 def init_record(weights: str) -> dict:
