@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from train.augment import AdaController, AugmentConfig, AugmentPipe
+from train.augment import AdaController, AugmentConfig, AugmentPipe, DiffAugment
 
 OFF = {f.name: 0.0 for f in dataclasses.fields(AugmentConfig) if f.name in (
     "xflip", "translate", "scale", "rotate", "brightness", "contrast", "saturation", "hue")}
@@ -74,3 +74,34 @@ def test_ada_p_moves_toward_target_and_clamps():
 def test_p_is_a_saved_buffer():
     pipe = AugmentPipe(p=0.37)
     assert "p" in pipe.state_dict() and abs(float(pipe.state_dict()["p"]) - 0.37) < 1e-6
+
+
+def test_diffaugment_p0_identity_p1_differentiable():
+    x = _img()
+    assert torch.equal(DiffAugment(p=0.0)(x), x)
+    x.requires_grad_(True)
+    y = DiffAugment(p=1.0)(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and torch.isfinite(y).all() and not torch.allclose(y, x)
+    y.square().sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_diffaugment_translation_moves_whole_pixels_with_zero_fill():
+    x = _img(n=8, res=16)
+    y = DiffAugment(p=1.0, cutout=0.0)(x, torch.Generator().manual_seed(1))
+    # colour ops are per-image affine maps of the values; translation by whole pixels keeps a
+    # shifted copy of them, with zeros filled in: per image, the zero-filled area is a border band
+    for i in range(8):
+        zero = (y[i] == 0).all(0)
+        rows, cols = zero.all(1), zero.all(0)
+        assert torch.equal(zero, rows[:, None] | cols[None, :])  # full rows / columns only
+        assert rows.sum() <= 2 and cols.sum() <= 2  # at most 1/8 of 16 px
+
+
+def test_diffaugment_cutout_zeroes_one_square_of_half_the_side():
+    x = _img(n=8, res=16)  # the colour ops leave no pixel exactly 0: zeros come from cutout only
+    y = DiffAugment(p=1.0, translate=0.0)(x, torch.Generator().manual_seed(2))
+    for i in range(8):
+        zero = (y[i] == 0).all(0)
+        rows, cols = zero.any(1).sum(), zero.any(0).sum()
+        assert 0 < zero.sum() <= 64 and zero.sum() == rows * cols  # one rectangle, at most 8 x 8

@@ -35,8 +35,9 @@ def _params(m):
 @pytest.mark.parametrize(
     "overrides",
     [{}, {"d_mbstd": 2}, {"d": "classic", "loss": "logistic", "r1_interval": 2},
-     {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0}],
-    ids=["projected", "projected-mbstd", "classic-r1", "dcgan"],
+     {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0},
+     {"aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "d_mbstd": 2, "feat_res": 64}],
+    ids=["projected", "projected-mbstd", "classic-r1", "dcgan", "projected-pg"],
 )
 def test_steps_are_finite_and_change_weights(overrides, lite0):
     cfg = make_config("tiny", overrides)
@@ -192,3 +193,19 @@ def test_projected_heads_minibatch_stddev_sees_batch_diversity(lite0):
     # the heads' state dict without mbstd is unchanged by the option's existence (old snapshots load)
     keys = set(build_discriminator(make_config("tiny"), lite0).state_dict())
     assert any(k.startswith("heads.0.net.") for k in keys)
+
+
+def test_projected_heads_end_res_and_separable_set_the_patch_grid(lite0):
+    """d_end_res 8 gives each head ending at 8x8 a 5x5 grid of patch logits (4x4 heads: one logit); the
+    separable heads have depthwise convs (groups = channels) and the same logit layout."""
+    from train.networks import build_discriminator
+
+    x = torch.rand(2, 3, 64, 64) * 2 - 1  # feat_res 64: feature maps 16, 8, 4, 2
+    sizes = {}
+    for end, sep in ((4, False), (8, False), (8, True)):
+        D = build_discriminator(make_config("tiny", {"feat_res": 64, "d_end_res": end, "d_separable": sep}), lite0)
+        sizes[end, sep] = D(x).shape[1]
+        depthwise = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels]
+        assert bool(depthwise) == sep
+    # end 4: 16->4, 8->4, 4, 2(padded to 4): 1 logit each; end 8: 16->8 and 8 give 5x5, 4 and 2 one each
+    assert sizes[4, False] == 4 and sizes[8, False] == sizes[8, True] == 25 + 25 + 1 + 1

@@ -146,6 +146,55 @@ class AugmentPipe(nn.Module):
         return img.contiguous(memory_format=torch.channels_last)
 
 
+class DiffAugment(nn.Module):
+    """DiffAugment (Zhao et al. 2020), the Projected GAN's always-on augmentation: colour (brightness,
+    saturation, contrast), translation by up to 1/8 of the side with zero fill, and cutout of a square
+    of half the side, each applied to each image with probability p (1 in the paper). Differentiable;
+    the same `p` buffer as AugmentPipe, so snapshots and logs treat both alike. p = 0: the identity."""
+
+    def __init__(self, p: float = 1.0, translate: float = 0.125, cutout: float = 0.5):
+        super().__init__()
+        self.translate, self.cutout = translate, cutout
+        self.register_buffer("p", torch.tensor(float(p)))
+
+    def forward(self, img: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """[N, 3, H, W] in [-1, 1] -> augmented, same shape."""
+        p = float(self.p)
+        if p <= 0:
+            return img
+        n, _, h, w = img.shape
+        dev = img.device
+
+        def rand(*shape):
+            return torch.rand(*shape, generator=generator, device=dev)
+
+        def gate():  # [N, 1, 1, 1] 1.0 where this op applies to the image
+            return (rand(n, 1, 1, 1) < p).to(img.dtype)
+
+        x = img + (rand(n, 1, 1, 1) - 0.5) * gate()  # brightness: + U(-0.5, 0.5)
+        mean = x.mean(dim=1, keepdim=True)  # saturation: x U(0, 2) around the pixel's grey
+        x = mean + (x - mean) * (1 + (rand(n, 1, 1, 1) * 2 - 1) * gate())
+        mean = x.mean(dim=[1, 2, 3], keepdim=True)  # contrast: x U(0.5, 1.5) around the image mean
+        x = mean + (x - mean) * (1 + (rand(n, 1, 1, 1) - 0.5) * gate())
+        if self.translate > 0:  # integer shifts, zero fill: nearest sampling of an exact pixel grid
+            g = gate()[:, 0, 0, 0]
+            shift = torch.round((rand(n, 2) * 2 - 1) * self.translate * torch.tensor([w, h], device=dev)) * g[:, None]
+            theta = torch.zeros(n, 2, 3, device=dev)
+            theta[:, 0, 0] = theta[:, 1, 1] = 1
+            theta[:, 0, 2], theta[:, 1, 2] = -shift[:, 0] * 2 / w, -shift[:, 1] * 2 / h
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        if self.cutout > 0:  # one square of cutout x side, its centre anywhere in the image, zeroed
+            ch, cw = int(h * self.cutout + 0.5), int(w * self.cutout + 0.5)
+            y0 = (rand(n) * h).floor()[:, None, None] - ch // 2
+            x0 = (rand(n) * w).floor()[:, None, None] - cw // 2
+            yy = torch.arange(h, device=dev)[None, :, None]
+            xx = torch.arange(w, device=dev)[None, None, :]
+            inside = (yy >= y0) & (yy < y0 + ch) & (xx >= x0) & (xx < x0 + cw)
+            x = x * (1 - inside[:, None].to(x.dtype) * gate())
+        return x.contiguous(memory_format=torch.channels_last)
+
+
 def _rotation_about(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """[N, 4, 4] rotations of RGB around the unit `axis` [3] by `angle` [N] (Rodrigues)."""
     n = angle.shape[0]

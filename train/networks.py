@@ -8,7 +8,7 @@ from torch import nn
 from birdanim.models import DCGANConfig, DCGANDiscriminator, DCGANGenerator, Discriminator, DiscriminatorConfig
 from birdanim.models import Generator, GeneratorConfig
 from birdanim.models.stylegan2 import ToRGB
-from train.augment import AugmentConfig, AugmentPipe
+from train.augment import AugmentConfig, AugmentPipe, DiffAugment
 from train.presets import TrainConfig
 from train.projected_d import ProjectedDConfig, ProjectedDiscriminator
 
@@ -46,9 +46,11 @@ def build_discriminator(cfg: TrainConfig, feature_net: nn.Module | None = None) 
     if cfg.d == "classic":
         return Discriminator(DiscriminatorConfig(img_resolution=cfg.resolution, channel_base=cfg.d_channel_base, channel_max=cfg.d_channel_max))
     pcfg = ProjectedDConfig(img_resolution=cfg.resolution, feat_res=cfg.feat_res, ccm_channels=cfg.ccm_channels, head_channels=cfg.head_channels,
-                            mbstd_group=cfg.d_mbstd)
+                            head_min_res=cfg.d_end_res, separable=cfg.d_separable, mbstd_group=cfg.d_mbstd)
     return ProjectedDiscriminator(pcfg, feature_net)
 
 
-def build_augment(cfg: TrainConfig) -> AugmentPipe:
+def build_augment(cfg: TrainConfig) -> nn.Module:
+    if cfg.aug == "diffaug":
+        return DiffAugment(p=cfg.aug_p)
     return AugmentPipe(AugmentConfig(), p=cfg.aug_p if cfg.aug != "none" else 0.0)

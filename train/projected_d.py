@@ -33,6 +33,8 @@ class ProjectedDConfig:
     ccm_channels: int = 32  # CCM output channels of the finest scale; x2 per coarser scale (paper: 64)
     head_channels: int = 64  # base width of the heads' strided convs (doubling as they shrink, capped x4)
     head_min_res: int = 4  # heads downsample until their map is this side, then a 1-channel conv
+    separable: bool = False  # heads use depthwise-separable 3x3 convs + 2x2 average pooling instead of strided
+    # 4x4 convs: a weaker D, which the Projected GAN authors made the default for a StyleGAN2 generator
     mbstd_group: int = 0  # > 0: each head appends a minibatch-stddev channel (groups of this many images)
     # before its last conv, so D can see a batch of fakes that all look alike (StyleGAN's answer to
     # mode collapse; the Projected GAN paper has none). 0: off (the paper's heads).
@@ -69,16 +71,30 @@ def _kaiming(cout: int, cin: int, k: int, g: torch.Generator) -> torch.Tensor:
     return (torch.rand(cout, cin, k, k, generator=g) * 2 - 1) * bound
 
 
-class PatchHead(nn.Module):
-    """Strided 4x4 convs (spectral norm + BN + leaky ReLU) from side `res` down to `min_res`, then a
-    4x4 conv to one channel: [N, C, res, res] -> patch logits [N, 1, h, w]."""
+class SeparableConv(nn.Sequential):
+    """Depthwise 3x3 conv then pointwise 1x1 conv, both spectral-normed."""
 
-    def __init__(self, in_channels: int, res: int, base: int, min_res: int, mbstd_group: int = 0):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            spectral_norm(nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=False)),
+            spectral_norm(nn.Conv2d(cin, cout, 1, bias=False)),
+        )
+
+
+class PatchHead(nn.Module):
+    """Down blocks (spectral norm + BN + leaky ReLU) from side `res` down to `min_res`, then a 4x4 conv
+    to one channel: [N, C, res, res] -> patch logits [N, 1, h, w] (h = min_res - 3). A down block is a
+    strided 4x4 conv, or with `separable` a depthwise-separable 3x3 conv followed by 2x2 average pooling."""
+
+    def __init__(self, in_channels: int, res: int, base: int, min_res: int, mbstd_group: int = 0, separable: bool = False):
         super().__init__()
         layers, c, r = [], in_channels, res
         width = base
         while r > min_res:
-            layers += [spectral_norm(nn.Conv2d(c, width, 4, 2, 1, bias=False)), nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True)]
+            if separable:
+                layers += [SeparableConv(c, width), nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True), nn.AvgPool2d(2)]
+            else:
+                layers += [spectral_norm(nn.Conv2d(c, width, 4, 2, 1, bias=False)), nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True)]
             c, r = width, r // 2
             width = min(width * 2, base * 4)
         if mbstd_group > 0:  # no parameters: with it off, the state dict is the same as before it existed
@@ -106,7 +122,7 @@ class ProjectedDiscriminator(nn.Module):
         self.proj = RandomProjection(self.features.channels, cfg.ccm_channels)
         sides = [cfg.feat_res // s for s in (4, 8, 16, 32)]
         self.heads = nn.ModuleList(
-            PatchHead(c, side, cfg.head_channels, min(cfg.head_min_res, side), cfg.mbstd_group)
+            PatchHead(c, side, cfg.head_channels, min(cfg.head_min_res, side), cfg.mbstd_group, cfg.separable)
             for c, side in zip(self.proj.out_channels, sides)
         )
 
