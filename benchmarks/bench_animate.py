@@ -155,18 +155,20 @@ class PhotoCache:
     hours on this CPU) can be stopped and resumed: a finished photo is never projected again. The
     folder name keys the generator, the encoder and the test set, so other weights never mix in."""
 
-    def __init__(self, root: Path, weights_file: Path, data_key: str):
+    def __init__(self, root: Path, weights_file: Path, data_key: str, writer: str = ""):
+        # writer: a tag for this process's own file ("" or e.g. "shard0of2"), so that concurrent shards
+        # never append to the same file; load() reads every writer's file.
         enc = Path(weights_file).parent / "encoder" / "model.safetensors"
         key = f"g{_file_sha(Path(weights_file))}-e{_file_sha(enc) if enc.is_file() else 'none'}-{data_key[:12]}"
         self.dir = Path(root) / key
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.writer = writer
 
     def load(self, preset: str) -> dict[int, dict]:
         import json
 
-        path = self.dir / f"{preset}.jsonl"
         done = {}
-        if path.is_file():
+        for path in sorted([*self.dir.glob(f"{preset}.jsonl"), *self.dir.glob(f"{preset}.*.jsonl")]):
             for line in path.read_text().splitlines():
                 try:
                     rec = json.loads(line)
@@ -178,11 +180,16 @@ class PhotoCache:
     def add(self, preset: str, rec: dict) -> None:
         import json
 
-        with open(self.dir / f"{preset}.jsonl", "a") as f:
+        name = f"{preset}.{self.writer}.jsonl" if self.writer else f"{preset}.jsonl"
+        with open(self.dir / name, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
 
-def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None, seed: int = 0) -> None:
+def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None, seed: int = 0,
+             shard: tuple[int, int] | None = None) -> None:
+    """shard (k, m): project only the photos at positions i with i % m == k (the others are taken from
+    the cache when there, else left out of this run's figures); run m such processes at once on a
+    shared --cache, then once without --shard to report all photos."""
     from birdanim.features import load_efficientnet_lite
     from birdanim.projector import projection
     from train.evaluate import embed, frechet_distance, real_test_images, stats
@@ -197,18 +204,22 @@ def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None,
     photos = images[torch.from_numpy(pick)]  # uint8 [n, 3, R, R]
     lite2 = load_efficientnet_lite(2, a.device)
     real = embed(lite2, photos)
-    cache = PhotoCache(cache_dir, a.weights_file, data_key) if cache_dir is not None else None
+    writer = f"shard{shard[0]}of{shard[1]}" if shard else ""
+    cache = PhotoCache(cache_dir, a.weights_file, data_key, writer) if cache_dir is not None else None
     if cache is not None:
         row("per-photo cache", str(cache.dir))
     feats = {}
     for preset in presets:
         m = n if preset == "fast" else min(n, n_slow)  # balanced / best cost ~10-30x more per photo
         done = cache.load(preset) if cache is not None else {}
-        recs = []
+        recs, pos = [], []  # results and their positions in `photos` (a shard leaves gaps)
         for i, img in enumerate(photos[:m]):
             idx = int(pick[i])
             if idx in done:
                 recs.append(done[idx])
+                pos.append(i)
+                continue
+            if shard is not None and i % shard[1] != shard[0]:
                 continue
             t = time.perf_counter()
             target = uint8_to_float(img[None]).to(a.device)
@@ -223,19 +234,23 @@ def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None,
                 "feat": embed(lite2, rec)[0].tolist(), "threads": torch.get_num_threads(),
                 "load1": os.getloadavg()[0],
             })
+            pos.append(i)
             if cache is not None:
                 cache.add(preset, recs[-1])
-        feats[preset] = np.array([r["feat"] for r in recs], dtype=np.float64)
-        fd = frechet_distance(*stats(feats[preset]), *stats(real[:m])) if m >= 2 else float("nan")
+        feats[preset] = dict(zip(pos, np.array([r["feat"] for r in recs], dtype=np.float64)))
+        if len(recs) < m:
+            row(f"{preset}: photos with results", f"{len(recs)} of {m} (this shard's share; rerun without --shard when all are done)")
+            m = len(recs)
+        fd = frechet_distance(*stats(np.stack(list(feats[preset].values()))), *stats(real[pos])) if m >= 2 else float("nan")
         secs = np.array([r["seconds"] for r in recs])
         starts = [r["start"] for r in recs].count("encoder")
         row(f"{preset} (n={m}): FD / mean PSNR / s per photo (median, mean)",
             f"{fd:8.2f} / {np.mean([r['psnr'] for r in recs]):5.2f} dB / {np.median(secs):6.2f}, {secs.mean():6.2f} s"
             f"  (encoder start kept {starts}/{m}; {m - sum(int(r['index']) in done for r in recs)} projected now)")
-    common = min(len(f) for f in feats.values()) if feats else 0
-    if len(feats) > 1 and common >= 2:  # FD depends strongly on n: compare the presets on the same photos
-        cells = ", ".join(f"{k} {frechet_distance(*stats(f[:common]), *stats(real[:common])):.2f}" for k, f in feats.items())
-        row(f"same {common} photos: FD", cells)
+    common = sorted(set.intersection(*(set(f) for f in feats.values()))) if feats else []
+    if len(feats) > 1 and len(common) >= 2:  # FD depends strongly on n: compare the presets on the same photos
+        cells = ", ".join(f"{k} {frechet_distance(*stats(np.stack([f[i] for i in common])), *stats(real[common])):.2f}" for k, f in feats.items())
+        row(f"same {len(common)} photos: FD", cells)
 
 
 def main(argv=None) -> int:
@@ -253,6 +268,8 @@ def main(argv=None) -> int:
     p.add_argument("--only-new-data", action="store_true", help="run section 4 only")
     p.add_argument("--random-g", action="store_true", help="use an UNTRAINED default-config G (timings only)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--shard", default=None, metavar="K/M", help="section 4: project only photo positions i %% M == K "
+                   "(run M processes on one --cache, then once without --shard for the figures)")
     p.add_argument("--cache", type=Path, default=None, metavar="DIR",
                    help="keep section 4's per-photo results here and reuse them (stop and resume long runs), "
                         "e.g. ~/.cache/birdanim/bench-newdata")
@@ -287,7 +304,10 @@ def main(argv=None) -> int:
         reference_recipe(a, res.crop, args.ref_steps, res.timings["project"])
         quality_figures(a, res, args.detect_every)
     if args.n > 0:
-        new_data(a, args.n, [s for s in args.presets.split(",") if s], args.n_slow, args.cache)
+        shard = tuple(int(x) for x in args.shard.split("/")) if args.shard else None
+        if shard is not None and (args.cache is None or not 0 <= shard[0] < shard[1]):
+            p.error("--shard K/M needs 0 <= K < M and a --cache shared by the shards")
+        new_data(a, args.n, [s for s in args.presets.split(",") if s], args.n_slow, args.cache, shard=shard)
     return 0
 
 
