@@ -19,3 +19,7 @@ class DetectorUnavailableError(BirdanimError):
 
 class WeightsError(BirdanimError):
     """Generator, encoder or pose files are missing or do not belong together."""
+
+
+class BadArgument(BirdanimError, ValueError):
+    """An animate / mixing parameter is out of range."""

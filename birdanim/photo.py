@@ -43,6 +43,19 @@ def load_photo(src: PhotoSource, max_side: int = MAX_SIDE, min_side: int = MIN_S
     return downscale(rgb, max_side)
 
 
+def oriented_size(src: PhotoSource) -> tuple[int, int]:
+    """(width, height) of the photo as viewers show it (EXIF orientation applied), without decoding
+    the pixels. load_photo may shrink the photo: coordinates a user read off the original (a --box)
+    scale by load_photo(src).width / oriented_size(src)[0]."""
+    img = _open(src)
+    w, h = img.size
+    try:
+        orientation = img.getexif().get(0x0112, 1)  # 5..8: rotated by 90 or 270 degrees
+    except Exception:  # unreadable EXIF: load_photo ignores it too
+        orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def _open(src: PhotoSource) -> Image.Image:
     if isinstance(src, Image.Image):
         return src

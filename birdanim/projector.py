@@ -174,6 +174,8 @@ def resolve_config(quality: str, has_start: bool, steps: int | None) -> Projecto
     cfg = PRESETS[quality]
     if not has_start and quality in NO_ENCODER_W_STEPS:
         cfg = replace(cfg, w_steps=NO_ENCODER_W_STEPS[quality])
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
     if steps is not None:  # override: total W + W+ steps, split in the preset's proportion
         total = max(1, cfg.w_steps + cfg.wplus_steps)
         w_steps = round(steps * cfg.w_steps / total)

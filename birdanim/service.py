@@ -26,7 +26,7 @@ from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses, re
 from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
 from birdanim.detect import Box, crop_square, square_window
 from birdanim.device import pick_device
-from birdanim.errors import BirdanimError, DetectorUnavailableError, NoBirdError, WeightsError
+from birdanim.errors import BadArgument, BirdanimError, DetectorUnavailableError, NoBirdError, WeightsError
 from birdanim.imageops import make_grid, pil_to_tensor
 from birdanim.models.stylegan2 import z_from_seeds
 from birdanim.photo import PhotoSource, load_photo
@@ -283,8 +283,8 @@ class Animator:
     def _ws_of_seeds(self, seeds, psi: float) -> torch.Tensor:
         return self.G.mapping(z_from_seeds(seeds, self.G.z_dim, self.device), psi=psi)
 
-    def _render(self, ws: torch.Tensor) -> np.ndarray:
-        return render_frames(self.G, ws, self.render_batch)
+    def _render(self, ws: torch.Tensor, progress=None) -> np.ndarray:
+        return render_frames(self.G, ws, self.render_batch, progress)
 
     def random_birds(self, seeds: list[int], psi: float = 1.0) -> list[np.ndarray]:
         return list(self._render(self._ws_of_seeds(seeds, psi)))
@@ -295,25 +295,23 @@ class Animator:
         w = F.normalize(ws[:, 0], dim=1)
         return (w @ w.T).cpu().numpy(), list(self._render(ws))
 
-    def mixing_grid(self, row_seeds: list[int], col_seeds: list[int], cutoff: int = 7, psi: float = 1.0) -> np.ndarray:
+    def mixing_grid(self, row_seeds: list[int], col_seeds: list[int], cutoff: int = 7, psi: float = 1.0,
+                    progress=None) -> np.ndarray:
         """(rows+1) x (cols+1) grid: first row the column sources, first column the row sources, cell
-        (r, c) = coarse layers [0, cutoff) of row r with fine layers of column c."""
+        (r, c) = coarse layers [0, cutoff) of row r with fine layers of column c. progress(fraction,
+        last image) after each rendered batch."""
         if not 1 <= cutoff <= self.num_ws - 1:
             raise BadArgument(f"cutoff must be in 1..{self.num_ws - 1}, got {cutoff}")
         rw, cw = self._ws_of_seeds(row_seeds, psi), self._ws_of_seeds(col_seeds, psi)
         mixed = cw.unsqueeze(0).repeat(len(row_seeds), 1, 1, 1)
         mixed[:, :, :cutoff] = rw[:, None, :cutoff]
-        imgs = self._render(torch.cat([cw, rw, mixed.flatten(0, 1)]))
+        imgs = self._render(torch.cat([cw, rw, mixed.flatten(0, 1)]), progress)
         cols, rows = len(col_seeds), len(row_seeds)
         blank = np.full_like(imgs[:1], 255)
         cells = [blank, imgs[:cols]]
         for r in range(rows):
             cells += [imgs[cols + r : cols + r + 1], imgs[cols + rows + r * cols : cols + rows + (r + 1) * cols]]
         return make_grid(np.concatenate(cells), cols=cols + 1)
-
-
-class BadArgument(BirdanimError, ValueError):
-    """An animate / mixing parameter is out of range."""
 
 
 def _shrink(frame: np.ndarray, max_side: int) -> np.ndarray:

@@ -85,3 +85,40 @@ def test_errors_are_messages_not_crashes(weights, tmp_path, capsys):
     assert "not an image" in capsys.readouterr().err
     assert main(["animate", str(bad), "-o", str(tmp_path / "x.mp4"), "--weights", str(tmp_path / "nowhere")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_box_is_in_the_pixels_of_the_photo_as_shown(weights, tmp_path, monkeypatch):
+    """--box is read off the original photo: on a photo that loading shrinks (long side > 2048) or
+    rotates (EXIF), the box the service gets is the same region of the loaded image."""
+    from birdanim.errors import BirdanimError
+    from birdanim.service import Animator
+
+    got = {}
+
+    def fake_animate(self, photo, **kw):
+        got["box"], got["size"] = kw["box"], photo.size
+        raise BirdanimError("stop here")
+
+    monkeypatch.setattr(Animator, "animate", fake_animate)
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (4096, 256), (120, 130, 140)).save(big)
+    args = ["-o", str(tmp_path / "x.mp4"), "--weights", str(weights), "--detector", "none", "--quiet"]
+    assert main(["animate", str(big), *args, "--box", "3000,40,3200,240"]) == 2
+    assert got["size"] == (2048, 128)
+    b = got["box"]
+    assert (b.x0, b.y0, b.x1, b.y1) == (1500, 20, 1600, 120)
+    # EXIF orientation 6 (rotate 90): stored 300x100, shown 100x300; a box in the shown pixels stays put
+    rot = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (300, 100), (90, 90, 90)).save(rot, exif=exif)
+    assert main(["animate", str(rot), *args, "--box", "10,200,90,290"]) == 2
+    assert got["size"] == (100, 300)
+    b = got["box"]
+    assert (b.x0, b.y0, b.x1, b.y1) == (10, 200, 90, 290)
+
+
+def test_project_bad_steps_is_a_message(weights, photo, tmp_path, capsys):
+    rc = main(["project", str(photo), "-o", str(tmp_path / "ws.npy"), "--weights", str(weights), "--detector", "none",
+               "--steps", "0"])
+    assert rc == 2 and "steps must be >= 1" in capsys.readouterr().err

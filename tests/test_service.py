@@ -186,6 +186,16 @@ def test_require_bird_without_detector(animator, photo, tmp_path):
     assert res.box == Box(80, 40, 130, 80)
 
 
+def test_require_bird_with_a_detector_that_finds_none(animator, photo, tmp_path, monkeypatch):
+    from birdanim.errors import NoBirdError
+
+    monkeypatch.setattr(animator, "detector", lambda img: [])  # a loaded detector that sees no bird
+    with pytest.raises(NoBirdError, match="no bird found"):
+        animator.animate(photo, frames=4, out_dir=tmp_path, require_bird=True)
+    res = animator.animate(photo, frames=4, out_dir=tmp_path)  # without require_bird: centred crop and a note
+    assert res.box is None and any("no bird found" in n for n in res.notes)
+
+
 def test_gif_frames_subsampled(animator, photo, tmp_path):
     res = animator.animate(photo, frames=12, fps=30, out_dir=tmp_path, gif=True)
     assert Image.open(res.gif_path).n_frames == 6  # 30 fps -> 15 fps
@@ -199,6 +209,12 @@ def test_mixing_grid_cells_mix_rows_and_columns(animator):
         want = animator._render(mixed)[0]
     assert np.array_equal(grid[34:66, 34:66], want)  # coarse from the row seed, fine from the column seed
     assert np.array_equal(grid[34:66, :32], animator.random_birds([1])[0])  # the row source
+
+
+def test_mixing_grid_reports_progress_to_the_end(animator):
+    seen = []
+    animator.mixing_grid([1, 2], [3, 4, 5], cutoff=3, progress=lambda f, frame: seen.append(f))
+    assert seen and seen == sorted(seen) and seen[-1] == 1.0
 
 
 def test_warmup_runs(animator):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the projection's noise (default 0)")
     p.add_argument("--in-scene", action="store_true", help="paste the animated bird back into the photo")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the MP4")
-    p.add_argument("--box", default=None, help="bird box x0,y0,x1,y1 in photo pixels (skips detection)")
+    p.add_argument("--box", default=None, help="bird box x0,y0,x1,y1 in the photo's pixels, as an image viewer shows "
+                   "the photo (skips detection)")
     p.add_argument("--require-bird", action="store_true", help="fail when no bird is detected (default: centred crop)")
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 .pt / OpenVINO folder, or 'none'")
     p.add_argument("--poses", default=None, help="target poses folder (default assets/target_poses)")
@@ -54,8 +56,15 @@ def parse_box(text: str | None):
     return Box(x0, y0, x1, y1)
 
 
+def scale_box(box, s: float):
+    from birdanim.detect import Box
+
+    return box if s == 1 else Box(box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s)
+
+
 def run(args) -> int:
     from birdanim.device import set_cpu_threads
+    from birdanim.photo import oriented_size
     from birdanim.service import Animator
 
     set_cpu_threads()
@@ -67,6 +76,8 @@ def run(args) -> int:
         if animator.detector_error is not None and not args.quiet:
             print(f"note: {animator.detector_error}")
         photo = animator.load_photo(args.photo)
+        if box is not None:  # the photo may have been shrunk on loading: the box follows
+            box = scale_box(box, photo.width / oriented_size(args.photo)[0])
         with tempfile.TemporaryDirectory(prefix="birdanim-") as tmp:
             res = animator.animate(photo, box=box, frames=args.frames, fps=args.fps, cutoff=args.cutoff,
                                    strength=args.strength, quality=args.quality, seed=args.seed,
@@ -79,7 +90,7 @@ def run(args) -> int:
             if res.gif_path is not None:
                 shutil.move(str(res.gif_path), out.with_suffix(".gif"))
     except argparse.ArgumentTypeError as e:
-        print(f"birdanim: error: {e}")
+        print(f"birdanim: error: {e}", file=sys.stderr)
         return 2
     except BirdanimError as e:
         progress.close()

@@ -33,9 +33,13 @@ def run(args) -> int:
     set_cpu_threads()
     try:
         a = Animator(weights=args.weights, device=args.device, detector=None, encoder=None)
-        with tqdm(total=1, desc="mix", unit="grid") as bar:
-            grid = a.mixing_grid(args.rows, args.cols, cutoff=args.cutoff, psi=args.psi)
-            bar.update(1)
+        total = len(args.rows) + len(args.cols) + len(args.rows) * len(args.cols)
+        with tqdm(total=total, desc="mix", unit="img") as bar:
+
+            def step(fraction, _frame):
+                bar.update(round(fraction * total) - bar.n)
+
+            grid = a.mixing_grid(args.rows, args.cols, cutoff=args.cutoff, psi=args.psi, progress=step)
     except BirdanimError as e:
         return fail(e)
     out = Path(args.out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from birdanim.commands._common import add_model_arguments, fail
-from birdanim.errors import BirdanimError
+from birdanim.errors import BadArgument, BirdanimError
 
 HELP = "project the bird in a photo into the generator's W+ space (saves ws as .npy)"
 EXAMPLES = """\
@@ -53,8 +53,12 @@ def run(args) -> int:
         bar.n = round(100 * fraction)
         bar.set_postfix(loss=f"{loss:.3f}", refresh=True)
 
-    res = projection(a.G, pil_to_tensor(crop, a.device), quality=args.quality, encoder=a.encoder, steps=args.steps,
-                     seed=args.seed, progress=step, features=a.features)
+    try:
+        res = projection(a.G, pil_to_tensor(crop, a.device), quality=args.quality, encoder=a.encoder, steps=args.steps,
+                         seed=args.seed, progress=step, features=a.features)
+    except ValueError as e:  # a bad --quality / --steps: one line for the user, not a traceback
+        bar.close()
+        return fail(BadArgument(str(e)))
     bar.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
