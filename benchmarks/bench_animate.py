@@ -111,8 +111,9 @@ def quality_figures(a, res, detect_every: int) -> None:
     print("\n== 3. quality of the video ==")
     frames = read_frames(res.mp4_path)
     crop = np.asarray(res.crop)
+    G = res.G_tuned or a.G  # the generator that rendered the video (PTI's copy for "best")
     with torch.no_grad():
-        recon = tensor_to_uint8(a.G.synthesis(res.ws.to(a.device), noise_mode="const"))[0]
+        recon = tensor_to_uint8(G.synthesis(res.ws.to(a.device), noise_mode="const"))[0]
         f = a.features
         pd = perceptual_distance(f.forward_features(uint8_to_tensor(recon)), f.forward_features(uint8_to_tensor(crop)))
         ref = f.pooled(uint8_to_tensor(crop))
@@ -127,9 +128,9 @@ def quality_figures(a, res, detect_every: int) -> None:
     row("seam (last -> first frame) MAD, decoded", f"{diffs[-1]:.2f}  (H.264: frame 0 is an I-frame)")
     from birdanim.animate import loop_ws, mix_with_poses
 
-    ws = loop_ws(mix_with_poses(res.ws, a.poses.ws, cutoff=7), frames=len(frames))
+    ws = loop_ws(mix_with_poses(res.ws, a.poses.ws, cutoff=res.cutoff), frames=len(frames))
     with torch.no_grad():
-        raw = tensor_to_uint8(a.G.synthesis(ws[[-3, -2, -1, 0, 1, 2]].to(a.device), noise_mode="const")).astype(np.int16)
+        raw = tensor_to_uint8(G.synthesis(ws[[-3, -2, -1, 0, 1, 2]].to(a.device), noise_mode="const")).astype(np.int16)
     raw_d = np.abs(np.diff(raw, axis=0)).mean(axis=(1, 2, 3))
     row("raw frames around the seam: MAD per step", " ".join(f"{d:.2f}" for d in raw_d) + "  (seam = 3rd)")
     if a.detector is not None:

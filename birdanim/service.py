@@ -50,6 +50,8 @@ class AnimationResult:
     ws: torch.Tensor  # [1, num_ws, w_dim] the user's bird
     box: Box | None = None  # the box used (None: centred crop)
     notes: list[str] = field(default_factory=list)  # things the user should know (e.g. "no bird found")
+    cutoff: int = 7  # the style-mixing cutoff the frames were made with
+    G_tuned: torch.nn.Module | None = None  # PTI's tuned generator copy ("best"), which rendered the frames
 
 
 class Animator:
@@ -184,7 +186,8 @@ class Animator:
             mp4, gif_path, render_s, encode_s = self._render_and_encode(G, ws, fps, out, photo, window, gif, report,
                                                                         cancel, box_xyxy)
             timings.update(render=render_s, encode=encode_s, total=time.perf_counter() - t0)
-        return AnimationResult(mp4, gif_path, crop, frames, float(fps), timings, proj.ws.cpu(), box, notes)
+        return AnimationResult(mp4, gif_path, crop, frames, float(fps), timings, proj.ws.cpu(), box, notes, cutoff,
+                               proj.G_tuned)
 
     def _check_args(self, frames, fps, cutoff, strength, quality) -> None:
         if not 2 <= int(frames) <= 600:
