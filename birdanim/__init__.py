@@ -1,7 +1,7 @@
 """birdanim: animate a still photo of a bird into a video of it flying.
 
 Importing the package is light: it pulls in torch and numpy only. Detection (ultralytics),
-the UI (gradio) and video encoding (moviepy / imageio-ffmpeg) are imported where they are used.
+the UI (gradio) and video encoding (imageio-ffmpeg's bundled ffmpeg) are imported where they are used.
 """
 
 __version__ = "0.1.0"
@@ -11,7 +11,7 @@ from birdanim.imageops import pil_to_tensor, tensor_to_pil, tensor_to_uint8, uin
 
 
 def project(*args, **kwargs):
-    """Project an image into the generator's W+ space; see `birdanim.project.project`."""
+    """Project an image into the generator's W+ space; see `birdanim.projector.projection` for the options."""
     from birdanim.projector import project as _project
 
     return _project(*args, **kwargs)

@@ -17,6 +17,10 @@ class DetectorUnavailableError(BirdanimError):
     """No detector weights could be loaded (offline and no local path given)."""
 
 
+class FeaturesUnavailableError(BirdanimError):
+    """An optional pretrained feature network (VGG for LPIPS) cannot be loaded here."""
+
+
 class WeightsError(BirdanimError):
     """Generator, encoder or pose files are missing or do not belong together."""
 

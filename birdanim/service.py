@@ -56,14 +56,16 @@ class AnimationResult:
 
 class Animator:
     def __init__(self, weights: str | None = None, device=None, detector: str | None = "auto", poses_dir=None,
-                 encoder: str | None = "auto", render_batch: int = 8):
+                 encoder: str | None = "auto", render_batch: int = 8, perceptual: str = "lite0"):
         """Load the generator, encoder, target poses and detector once.
 
         weights: a weights folder or Hugging Face repo id (None: $BIRDANIM_WEIGHTS or the repo's weights/);
         device: torch device or name (None: birdanim.device.pick_device); detector: "auto", a YOLOv8 path
         (.pt or OpenVINO folder), or None for no detector; poses_dir: target poses (None:
         assets/target_poses); encoder: "auto" (weights/encoder if present), a weights folder holding
-        encoder/, or None; render_batch: frames per synthesis call (memory grows with it).
+        encoder/, or None; render_batch: frames per synthesis call (memory grows with it); perceptual:
+        the projector's perceptual loss, "lite0" (EfficientNet-Lite0) or "lpips" (VGG LPIPS: loaded here,
+        FeaturesUnavailableError when its VGG16 weights are neither on disk nor downloadable).
         """
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         self.weights = weights if weights is not None else default_weights()
@@ -74,7 +76,10 @@ class Animator:
         self.encoder = self._load_encoder(encoder)
         self.poses, self.poses_error = self._load_poses(poses_dir)
         self.detector, self.detector_error = self._load_detector(detector)
+        self.perceptual = perceptual
         self._features = None
+        if perceptual != "lite0":
+            _ = self.features  # fail now, not in the first user's request
         self._lock = threading.Lock()  # one render at a time: the CPU has no room for two
 
     # ------------------------------------------------------------------ loading
@@ -115,9 +120,12 @@ class Animator:
     @property
     def features(self):
         if self._features is None:
-            from birdanim.features import load_efficientnet_lite
+            from birdanim.features import load_perceptual
 
-            self._features = load_efficientnet_lite(0, self.device)
+            try:
+                self._features = load_perceptual(self.perceptual, self.device)
+            except ValueError as e:
+                raise BadArgument(str(e)) from e
         return self._features
 
     def warmup(self) -> None:

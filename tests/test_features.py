@@ -70,3 +70,32 @@ def test_lite2_pooled_real_bird_differs_from_noise():
     d_bn = (pb - pn).norm(dim=1).min()
     assert d_bb < d_bn
     assert not np.allclose(pb.numpy(), pn.numpy())
+
+
+def test_lpips_vgg_from_a_local_vgg16_file(tmp_path, monkeypatch):
+    """VGG LPIPS loads its trunk from a local torchvision VGG16 state dict (here random weights in the
+    real layout, features only); a missing or wrong file is a FeaturesUnavailableError."""
+    pytest.importorskip("lpips")
+    import torchvision
+
+    from birdanim.errors import FeaturesUnavailableError
+    from birdanim.features import load_lpips_vgg, load_perceptual
+
+    trunk = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
+    path = tmp_path / "vgg16.pth"
+    torch.save({f"features.{k}": v for k, v in trunk.state_dict().items()}, path)
+    net = load_lpips_vgg(vgg_weights=path)
+    assert torch.equal(getattr(net.model.net.slice3, "10").weight, trunk[10].weight)  # conv 10 of VGG16's features
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(2, 3, 64, 64, generator=g) * 2 - 1).unbind(0)
+    fa, fb = net.forward_features(a[None]), net.forward_features(b[None])
+    assert float(net.distance(fa, fa)) == 0 and float(net.distance(fa, fb)) > 0
+    with pytest.raises(FeaturesUnavailableError, match="not found"):
+        load_lpips_vgg(vgg_weights=tmp_path / "missing.pth")
+    torch.save({"something": torch.zeros(1)}, tmp_path / "wrong.pth")
+    with pytest.raises(FeaturesUnavailableError, match="not torchvision's VGG16"):
+        load_lpips_vgg(vgg_weights=tmp_path / "wrong.pth")
+    monkeypatch.setenv("BIRDANIM_VGG16", str(path))
+    assert type(load_perceptual("lpips")).__name__ == "LpipsFeatures"
+    with pytest.raises(ValueError):
+        load_perceptual("vgg19")

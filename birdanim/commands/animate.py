@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 .pt / OpenVINO folder, or 'none'")
     p.add_argument("--poses", default=None, help="target poses folder (default assets/target_poses)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--perceptual", choices=["lite0", "lpips"], default="lite0",
+                   help="projection loss network: EfficientNet-Lite0 (default) or VGG LPIPS (needs torchvision's VGG16 "
+                        "weights: online, in torch hub's cache, or $BIRDANIM_VGG16)")
     add_model_arguments(p)
 
 
@@ -72,7 +75,8 @@ def run(args) -> int:
     try:
         box = parse_box(args.box)
         detector = None if args.detector == "none" else args.detector
-        animator = Animator(weights=args.weights, device=args.device, detector=detector, poses_dir=args.poses)
+        animator = Animator(weights=args.weights, device=args.device, detector=detector, poses_dir=args.poses,
+                            perceptual=args.perceptual)
         if animator.detector_error is not None and not args.quiet:
             print(f"note: {animator.detector_error}")
         photo = animator.load_photo(args.photo)

@@ -23,6 +23,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the projection's noise")
     p.add_argument("--png", default=None, help="also save crop | reconstruction side by side here")
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 path, or 'none' (centred crop)")
+    p.add_argument("--perceptual", choices=["lite0", "lpips"], default="lite0",
+                   help="projection loss network: EfficientNet-Lite0 (default) or VGG LPIPS (needs torchvision's VGG16 "
+                        "weights: online, in torch hub's cache, or $BIRDANIM_VGG16)")
     add_model_arguments(p)
 
 
@@ -39,7 +42,8 @@ def run(args) -> int:
 
     set_cpu_threads()
     try:
-        a = Animator(weights=args.weights, device=args.device, detector=None if args.detector == "none" else args.detector)
+        a = Animator(weights=args.weights, device=args.device, detector=None if args.detector == "none" else args.detector,
+                     perceptual=args.perceptual)
         photo = a.load_photo(args.photo)
         boxes = a.detect(photo)
         crop = a.crop(photo, boxes[0] if boxes else None)
@@ -69,5 +73,5 @@ def run(args) -> int:
         Image.fromarray(make_grid(np.stack([np.asarray(crop), recon]), cols=2)).save(args.png)
     print(f"wrote {out} (ws {tuple(res.ws.shape[1:])}, final loss {res.losses[-1]:.4f})")
     if res.G_tuned is not None:
-        print("note: quality 'best' tuned a copy of the generator (PTI); the .npy alone reproduces the bird less exactly")
+        print("note: this projection tuned a copy of the generator (PTI or noise maps); the .npy alone reproduces the bird less exactly")
     return 0
