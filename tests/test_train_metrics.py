@@ -44,6 +44,20 @@ def test_kid_near_zero_for_same_distribution_and_positive_when_shifted():
     assert abs(same) < 0.02 and shifted > 10 * abs(same) and shifted > 0.05
 
 
+def test_precision_recall_see_quality_and_mode_collapse_apart():
+    rng = np.random.RandomState(2)
+    real = rng.randn(600, 16)
+    same = rng.randn(600, 16)
+    collapsed = real[rng.choice(600, 1)] + 0.1 * rng.randn(600, 16)  # every fake near one real point
+    off = rng.randn(600, 16) + 4.0  # a different place altogether
+    p, r = E.precision_recall(real, same)
+    assert p > 0.6 and r > 0.6  # k = 3 in 16-d: the same distribution covers ~0.77, not 1
+    p, r = E.precision_recall(real, collapsed)
+    assert p > 0.9 and r < 0.05  # real-looking but covering almost nothing: recall shows the collapse
+    p, r = E.precision_recall(real, off)
+    assert p < 0.05 and r < 0.05
+
+
 def test_roundtrip_keeps_shape_and_blurs():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=g)

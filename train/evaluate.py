@@ -74,6 +74,29 @@ def kid(f1: np.ndarray, f2: np.ndarray, num_subsets: int = 100, max_subset: int 
     return float(t / num_subsets / m)
 
 
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, max_n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) in feature space: a point is covered by
+    a set when it lies inside the ball around one of the set's points whose radius is that point's
+    distance to its k-th nearest neighbour in the set. precision = share of fakes covered by the reals
+    (how real the samples look); recall = share of reals covered by the fakes (how much of the data the
+    generator covers: low when it collapses onto a few modes). Both sets are cut to the same size n
+    (at most max_n, random subsets), since the radii shrink as n grows."""
+    import torch
+
+    n = min(len(real), len(fake), max_n)
+    rng = np.random.RandomState(seed)
+    r = torch.from_numpy(real[rng.choice(len(real), n, replace=False)]).float()
+    f = torch.from_numpy(fake[rng.choice(len(fake), n, replace=False)]).float()
+
+    def radii(x):  # distance to the k-th nearest other point (column 0 of the sorted row is the point itself)
+        return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
+
+    d_fr = torch.cdist(f, r)  # [n fakes, n reals]
+    precision = (d_fr <= radii(r)[None, :]).any(dim=1).float().mean()
+    recall = (d_fr.T <= radii(f)[None, :]).any(dim=1).float().mean()
+    return float(precision), float(recall)
+
+
 def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return feats.mean(0), np.cov(feats, rowvar=False)
 
@@ -164,7 +187,7 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
     """The metrics of `G` on n samples (seeds 0..n-1)."""
     t0 = time.time()
     feats, birds = [], []
-    need_feats = any(m in metrics for m in ("fd", "kid"))
+    need_feats = any(m in metrics for m in ("fd", "kid", "pr"))
     if need_feats and lite2 is None:
         from birdanim.features import load_efficientnet_lite
 
@@ -182,6 +205,8 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
             out["fd_lite2"] = frechet_distance(*stats(fg), *stats(fr))
         if "kid" in metrics:
             out["kid_lite2"] = kid(fg, fr, num_subsets=100, max_subset=min(1000, n))
+        if "pr" in metrics:
+            out["precision_lite2"], out["recall_lite2"] = precision_recall(fr, fg)
     if birds:
         out["bird_detect"] = float(np.concatenate(birds).mean())
     out["eval_seconds"] = time.time() - t0
@@ -223,6 +248,7 @@ def roundtrip_metrics(sides: list[int], lite2, detector, n: int) -> list[dict]:
         f = embed(lite2, x, desc=f"train photos at {side} px")
         rec = {"what": f"real train photos at {side} px and back", "n": len(f), "fd_lite2": frechet_distance(*stats(f), *stats(fr))}
         rec["kid_lite2"] = kid(f, fr, num_subsets=100, max_subset=min(1000, len(f)))
+        rec["precision_lite2"], rec["recall_lite2"] = precision_recall(fr, f)
         if detector is not None:
             rec["bird_detect"] = float(has_bird(detector, x.permute(0, 2, 3, 1).numpy()).mean())
         out.append(rec)
@@ -257,7 +283,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="birdanim metrics", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", nargs="?", type=Path, help="weights folder, snapshot folder, or run folder (all its gema/ exports)")
     ap.add_argument("--n", type=int, default=2000, help="generated samples")
-    ap.add_argument("--metrics", nargs="+", default=["fd", "kid", "detect"], choices=["fd", "kid", "detect", "fid"])
+    ap.add_argument("--metrics", nargs="+", default=["fd", "kid", "pr", "detect"], choices=["fd", "kid", "pr", "detect", "fid"],
+                    help="pr: precision and recall (k = 3 nearest neighbours) in Lite2 features")
     ap.add_argument("--out", type=Path, default=None, help="JSONL to append to (default: RUN/metrics.jsonl or ~/.cache/birdanim/metrics.jsonl)")
     ap.add_argument("--every", type=int, default=1, help="run folder: evaluate every k-th export (and the newest)")
     ap.add_argument("--real-roundtrip", type=int, nargs="*", default=None, metavar="SIDE", help="also measure real test photos at SIDE px and back")
