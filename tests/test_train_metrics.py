@@ -143,6 +143,9 @@ def test_comparison_table(tmp_path):
     assert "dcgan" in row and "0.05: 90, 0.10: 70" in row and "| 10.00 |" in row
     # best within 0.06 CPU-h = 90 (only the first point), within 0.1 = 70, 0.5 not reached by this run
     assert row.endswith("| 90 | 70 | - |"), row
+    # recall: higher is better, so the best within a budget is the largest value
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps({"kimg": k, "recall_lite2": r, "cpu_hours": k / 20}) for k, r in ((1, 0.3), (2, 0.1))) + "\n")
+    assert table([run], "recall_lite2", budgets=(0.06, 0.1)).splitlines()[-1].endswith("| 0.3 | 0.3 |")
 
 
 def test_init_from_exported_weights(tmp_path, lite0):

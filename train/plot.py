@@ -51,10 +51,16 @@ def speed(run: Path) -> dict:
     }
 
 
-def best_within(h: np.ndarray, m: np.ndarray, budget: float) -> float | None:
-    """Best (lowest) metric among the points measured within `budget` CPU-hours, or None."""
+HIGHER_IS_BETTER = ("precision_lite2", "recall_lite2", "bird_detect")
+
+
+def best_within(h: np.ndarray, m: np.ndarray, budget: float, higher_is_better: bool = False) -> float | None:
+    """Best metric (lowest, or highest when `higher_is_better`) among the points measured within
+    `budget` CPU-hours, or None."""
     ok = np.nan_to_num(h, nan=np.inf) <= budget
-    return float(m[ok].min()) if ok.any() else None
+    if not ok.any():
+        return None
+    return float(m[ok].max() if higher_is_better else m[ok].min())
 
 
 def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)) -> str:
@@ -73,7 +79,7 @@ def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...]
         cells = [run_label(run), f(s.get("img_s_median"), ".2f"), f(s.get("kimg_per_cpu_hour"), ".2f"), f(s.get("kimg"), ".2f"),
                  f(s.get("cpu_hours"), ".2f"), pts]
         # a budget the run has not used up yet gets "-": its best so far is not the best it would reach
-        cells += [f(best_within(h, m, b), ".3g") if (s.get("cpu_hours") or 0) >= b else "-" for b in budgets]
+        cells += [f(best_within(h, m, b, metric in HIGHER_IS_BETTER), ".3g") if (s.get("cpu_hours") or 0) >= b else "-" for b in budgets]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -93,7 +99,7 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2") -> None:
     axes[0].set_xlabel("thousands of images seen (kimg)")
     axes[1].set_xlabel("CPU-hours (process CPU time)")
     for ax in axes:
-        ax.set_ylabel(f"{metric} (lower is better)")
+        ax.set_ylabel(f"{metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -104,7 +110,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("-o", "--out", type=Path, default=None, help="PNG of the curves")
-    ap.add_argument("--metric", default="fd_lite2", help="fd_lite2, kid_lite2, bird_detect")
+    ap.add_argument("--metric", default="fd_lite2", help="fd_lite2, kid_lite2, precision_lite2, recall_lite2, bird_detect")
     ap.add_argument("--table", action="store_true", help="print the comparison table (markdown)")
     args = ap.parse_args(argv)
     runs = [r.expanduser() for r in args.runs]
