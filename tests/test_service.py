@@ -217,5 +217,12 @@ def test_mixing_grid_reports_progress_to_the_end(animator):
     assert seen and seen == sorted(seen) and seen[-1] == 1.0
 
 
-def test_warmup_runs(animator):
-    animator.warmup()  # no detector here; generator, features and one projection step
+def test_warmup_runs_each_network_and_leaves_the_generator_as_it_was(animator, monkeypatch):
+    before = {k: v.clone() for k, v in animator.G.state_dict().items()}
+    seen = []
+    monkeypatch.setattr(animator, "detector", lambda img: seen.append(img.size) or [])
+    animator.warmup()  # generator, features, one projection step (a backward pass), the detector
+    assert seen == [(128, 128)]
+    after = animator.G.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert not any(p.requires_grad for p in animator.G.parameters())
