@@ -93,6 +93,16 @@ def test_evaluate_tiny_generator(monkeypatch, lite2):
     assert E.evaluate_generator(G, 16, ["kid"], CPU, lite2, None, batch=8)["kid_lite2"] == pytest.approx(rec["kid_lite2"])
 
 
+def test_metrics_of_a_run_or_one_of_its_exports_go_to_the_runs_file(tmp_path):
+    run = tmp_path / "00000-pg"
+    (run / "gema" / "000004352").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    assert E.run_metrics_file(run) == run / "metrics.jsonl"
+    assert E.run_metrics_file(run / "gema" / "000004352") == run / "metrics.jsonl"
+    (tmp_path / "weights").mkdir()
+    assert E.run_metrics_file(tmp_path / "weights") is None  # a weights folder: the shared cache file
+
+
 def _data():
     from train.data import ImageDataset
 

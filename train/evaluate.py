@@ -12,7 +12,7 @@ birds256_more (never seen in training), both resized to 260x260 and embedded by 
 EfficientNet-Lite2 (1280-d global average pool). Not the Lite0 the projected D uses: a metric in D's
 own feature space would flatter the model. Real statistics are cached in ~/.cache/birdanim/stats/,
 keyed by the test files and the feature net. Results are appended to a JSONL file (--out; for a run
-folder: RUN/metrics.jsonl).
+folder or one of its exports RUN/gema/N: RUN/metrics.jsonl).
 
 Bird-detect rate: share of samples in which YOLOv8n (../shared/models/yolov8n_int8_openvino_model or
 --detector) finds a bird (COCO class 14) with confidence >= 0.25.
@@ -269,6 +269,16 @@ def load_any_generator(path: Path, device):
     return G.to(device).eval().requires_grad_(False), {"images_seen": state["images_seen"], "cpu_hours": state["cpu_seconds"] / 3600}
 
 
+def run_metrics_file(src: Path) -> Path | None:
+    """The metrics file of the run that `src` belongs to: RUN/metrics.jsonl for a run folder and for
+    one of its G_ema exports (RUN/gema/N), where plot.py and pending_exports look; else None."""
+    if (src / "gema").is_dir():
+        return src / "metrics.jsonl"
+    if src.parent.name == "gema" and (src.parent.parent / "config.json").is_file():
+        return src.parent.parent / "metrics.jsonl"
+    return None
+
+
 def pending_exports(run_dir: Path, out: Path, every: int) -> list[Path]:
     """G_ema exports of a run not yet in its metrics file (every `every`-th, plus the newest)."""
     done = set()
@@ -285,7 +295,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2000, help="generated samples")
     ap.add_argument("--metrics", nargs="+", default=["fd", "kid", "pr", "detect"], choices=["fd", "kid", "pr", "detect", "fid"],
                     help="pr: precision and recall (k = 3 nearest neighbours) in Lite2 features")
-    ap.add_argument("--out", type=Path, default=None, help="JSONL to append to (default: RUN/metrics.jsonl or ~/.cache/birdanim/metrics.jsonl)")
+    ap.add_argument("--out", type=Path, default=None, help="JSONL to append to (default: RUN/metrics.jsonl for a run folder or RUN/gema/N, else ~/.cache/birdanim/metrics.jsonl)")
     ap.add_argument("--every", type=int, default=1, help="run folder: evaluate every k-th export (and the newest)")
     ap.add_argument("--real-roundtrip", type=int, nargs="*", default=None, metavar="SIDE", help="also measure real test photos at SIDE px and back")
     ap.add_argument("--detector", default=None, help=f"YOLO weights (default {SHARED_DETECTOR})")
@@ -312,11 +322,8 @@ def main(argv=None) -> int:
     out = args.out
     if args.source is not None:
         src = args.source.expanduser()
-        if (src / "gema").is_dir():
-            out = out or src / "metrics.jsonl"
-            sources = pending_exports(src, out, args.every)
-        else:
-            sources = [src]
+        out = out or run_metrics_file(src)
+        sources = pending_exports(src, out, args.every) if (src / "gema").is_dir() else [src]
         for s in sources:
             try:
                 G, meta = load_any_generator(s, device)
