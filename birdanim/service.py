@@ -51,7 +51,7 @@ class AnimationResult:
     box: Box | None = None  # the box used (None: centred crop)
     notes: list[str] = field(default_factory=list)  # things the user should know (e.g. "no bird found")
     cutoff: int = 7  # the style-mixing cutoff the frames were made with
-    G_tuned: torch.nn.Module | None = None  # PTI's tuned generator copy ("best"), which rendered the frames
+    G_tuned: torch.nn.Module | None = None  # the projection's generator copy (PTI for "best", or tuned noise maps) that rendered the frames
 
 
 class Animator:

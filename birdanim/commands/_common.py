@@ -36,6 +36,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: CUDA when present, else CPU)")
 
 
+def add_perceptual_argument(p: argparse.ArgumentParser) -> None:
+    """--perceptual for the commands that project a photo (animate, project)."""
+    p.add_argument("--perceptual", choices=["lite0", "lpips"], default="lite0",
+                   help="projection loss network: EfficientNet-Lite0 (default) or VGG LPIPS (needs torchvision's VGG16 "
+                        "weights: online, in torch hub's cache, or $BIRDANIM_VGG16)")
+
+
 def fail(err: BirdanimError) -> int:
     """Print a birdanim error as one line for the user; exit status 2."""
     print(f"birdanim: error: {err}", file=sys.stderr)

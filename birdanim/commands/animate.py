@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from birdanim.commands._common import TqdmProgress, add_model_arguments, fail
+from birdanim.commands._common import TqdmProgress, add_model_arguments, add_perceptual_argument, fail
 from birdanim.errors import BirdanimError
 
 HELP = "animate a bird photo into an MP4 of that bird flying"
@@ -39,9 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 .pt / OpenVINO folder, or 'none'")
     p.add_argument("--poses", default=None, help="target poses folder (default assets/target_poses)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--perceptual", choices=["lite0", "lpips"], default="lite0",
-                   help="projection loss network: EfficientNet-Lite0 (default) or VGG LPIPS (needs torchvision's VGG16 "
-                        "weights: online, in torch hub's cache, or $BIRDANIM_VGG16)")
+    add_perceptual_argument(p)
     add_model_arguments(p)
 
 

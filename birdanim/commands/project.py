@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from birdanim.commands._common import add_model_arguments, fail
+from birdanim.commands._common import add_model_arguments, add_perceptual_argument, fail
 from birdanim.errors import BadArgument, BirdanimError
 
 HELP = "project the bird in a photo into the generator's W+ space (saves ws as .npy)"
@@ -23,9 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the projection's noise")
     p.add_argument("--png", default=None, help="also save crop | reconstruction side by side here")
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 path, or 'none' (centred crop)")
-    p.add_argument("--perceptual", choices=["lite0", "lpips"], default="lite0",
-                   help="projection loss network: EfficientNet-Lite0 (default) or VGG LPIPS (needs torchvision's VGG16 "
-                        "weights: online, in torch hub's cache, or $BIRDANIM_VGG16)")
+    add_perceptual_argument(p)
     add_model_arguments(p)
 
 
