@@ -103,11 +103,11 @@ def test_metrics_of_a_run_or_one_of_its_exports_go_to_the_runs_file(tmp_path):
     assert E.run_metrics_file(tmp_path / "weights") is None  # a weights folder: the shared cache file
 
 
-def _data():
+def _data(side: int = 32):
     from train.data import ImageDataset
 
     g = torch.Generator().manual_seed(0)
-    return ImageDataset.from_tensor(torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=g))
+    return ImageDataset.from_tensor(torch.randint(0, 256, (8, 3, side, side), dtype=torch.uint8, generator=g))
 
 
 def test_export_gema_and_if_better(tmp_path, lite0):
@@ -191,3 +191,30 @@ def test_run_started_from_weights_counts_their_images_and_cpu_hours(tmp_path, li
     assert meta["total_cpu_hours"] == pytest.approx(2.5 + meta["cpu_hours"])
     assert load_meta(tmp_path / "w")["init_from"]["run"] == "00007-default"
     assert load_meta(tmp_path / "w")["init_from"]["source"] == f"{tmp_path.name}/src"  # no absolute local path
+
+
+def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):
+    """A 16 px generator grows into a 32 px one: its blocks are loaded, the new block is fresh, and
+    with the new toRGB silenced the output is exactly the upsampled 16 px image (skip architecture)."""
+    from birdanim.checkpoint import save_generator
+    from birdanim.models.layers import upsample2x
+    from train.networks import build_generator
+
+    small = build_generator(make_config("tiny", {"resolution": 16, "seed": 3})).eval()
+    save_generator(small, tmp_path / "w16")
+    tr = Trainer(make_config("tiny"), CPU, Dist(CPU), _data(), lite0)
+    msg = tr.init_generator_from(str(tmp_path / "w16"))
+    assert "16 px -> 32 px" in msg
+    big = tr.G_ema
+    for k, v in small.state_dict().items():
+        assert torch.equal(big.state_dict()[k], v), k
+    last = big.synthesis.blocks[-1]
+    assert last.resolution == 32 and not torch.equal(last.conv1.weight, torch.zeros_like(last.conv1.weight))
+    with torch.no_grad():
+        last.torgb.weight.zero_()
+        last.torgb.bias.zero_()
+        z = torch.randn(2, small.z_dim)
+        torch.testing.assert_close(big(z), upsample2x(small(z)), rtol=1e-5, atol=1e-5)
+    # a larger source, or one with other widths, is refused
+    with pytest.raises(Exception, match="differs"):
+        Trainer(make_config("tiny", {"resolution": 8}), CPU, Dist(CPU), _data(8), lite0).init_generator_from(str(tmp_path / "w16"))

@@ -247,12 +247,28 @@ class Trainer:
         else:  # other ranks: distinct streams derived from the restored counters
             torch.manual_seed(self.cfg.seed + 7919 * self.dd.rank + self.steps)
 
-    def init_generator_from(self, weights: str) -> None:
+    def init_generator_from(self, weights: str) -> str:
+        """Start G and G_ema from exported weights of the same architecture, or grow a lower-resolution
+        generator: a source that differs only in `img_resolution` (smaller) gives every block it has
+        (same widths: channels depend on the resolution only) and the new finer blocks keep their
+        init. In the skip architecture the output is then upsample(source output) + the new blocks'
+        toRGB, which starts small (rgb_init_gain): training at 128 px and continuing at 256. Returns
+        what was done, for the log."""
         src = load_generator(weights, device=self.device)
-        if dataclasses.asdict(src.cfg) != dataclasses.asdict(self.G.cfg):
+        a, b = dataclasses.asdict(src.cfg), dataclasses.asdict(self.G.cfg)
+        r_src, r_dst = a.pop("img_resolution"), b.pop("img_resolution")
+        if a != b or r_src > r_dst:
             raise CheckpointError(f"--init-from {weights}: its generator config {src.cfg} differs from this run's {self.G.cfg}")
+        state = src.state_dict()
         for m in (self.G, self.G_ema):
-            m.load_state_dict(src.state_dict())
+            own = m.state_dict()
+            bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+            if bad:
+                raise CheckpointError(f"--init-from {weights}: tensors {bad[:3]} do not fit this run's generator")
+            m.load_state_dict(state, strict=r_src == r_dst)
+        if r_src == r_dst:
+            return f"G from {weights}"
+        return f"G grown from {weights} ({r_src} px -> {r_dst} px; {len(self.G.state_dict()) - len(state)} new tensors)"
 
     @torch.no_grad()
     def sample_grid(self, path: Path) -> None:
@@ -317,7 +333,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     p.add_argument("--preset", default="default", choices=sorted(PRESETS))
     p.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR, help="parent of the numbered run folders")
     p.add_argument("--resume", default=None, help="'latest' (newest run under --outdir), a run folder or a snapshot folder")
-    p.add_argument("--init-from", default=None, help="start G and G_ema from exported generator weights (e.g. weights/)")
+    p.add_argument("--init-from", default=None, help="start G and G_ema from exported generator weights (e.g. weights/); "
+                   "a lower-resolution source is grown (its blocks loaded, the finer ones new)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA if present)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
@@ -412,13 +429,12 @@ def train(
                                     "cpu_hours": trainer.cpu_seconds / 3600, "time": time.time(),
                                     "changed": changed}) + "\n")
     else:
-        if init_from:
-            trainer.init_generator_from(init_from)
+        init_msg = trainer.init_generator_from(init_from) if init_from else ""
         if rank0:
             run_dir = new_run_dir(outdir, cfg)
             if init_from:  # lineage: export adds the source's images and CPU-hours to this run's own
                 write_json_atomic(run_dir / "init_from.json", init_record(init_from))
-        msg = f"new run, {len(ds)} training images" + (f", G from {init_from}" if init_from else "")
+        msg = f"new run, {len(ds)} training images" + (f", {init_msg}" if init_msg else "")
     if rank0:
         write_json_atomic(run_dir / "config.json", dataclasses.asdict(cfg))
         print(f"{msg}; run folder {run_dir}; device {device}, {dd.world} process(es), {torch.get_num_threads()} threads; data ready in {time.time() - t0:.1f}s", flush=True)
