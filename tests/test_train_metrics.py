@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from birdanim.checkpoint import load_generator, load_meta
+from birdanim.imageops import tensor_to_uint8
 from train import evaluate as E
 from train.export import export
 from train.plot import table
@@ -218,3 +219,20 @@ def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):
     # a larger source, or one with other widths, is refused
     with pytest.raises(Exception, match="differs"):
         Trainer(make_config("tiny", {"resolution": 8}), CPU, Dist(CPU), _data(8), lite0).init_generator_from(str(tmp_path / "w16"))
+
+
+def test_embed_sees_generated_images_as_the_user_does():
+    """A generator's float output is clipped and quantised to uint8 before the feature network, like
+    the real photos: out-of-range values must not reach the metric."""
+
+    class MeanNet:  # stands in for Lite2: the per-channel mean is enough to see clipping
+        def pooled(self, x):
+            assert x.min() >= -1 and x.max() <= 1
+            return x.mean(dim=(2, 3))
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 8, 8, generator=g) * 1.5  # ~50% of values outside [-1, 1]
+    u8 = torch.from_numpy(tensor_to_uint8(x)).permute(0, 3, 1, 2)
+    got = E.embed(MeanNet(), x)
+    assert np.allclose(got, E.embed(MeanNet(), u8))
+    assert np.abs(got - x.mean(dim=(2, 3)).numpy()).max() > 0.01  # the raw values would differ
