@@ -130,7 +130,11 @@ def test_export_gema_and_if_better(tmp_path, lite0):
     assert (run / "gema" / f"{tr.images_seen:09d}" / "model.safetensors").is_file()
     # --if-better: an equal FD does not overwrite; a better one does.
     assert export(run, tmp_path / "w", if_better=True)[0] is False
-    (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0}) + "\n")
+    # ... an FD measured on another number of samples is not compared (FD falls as n grows)
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0, "n": 32}) + "\n")
+    with pytest.raises(Exception, match="same n"):
+        export(run, tmp_path / "w", if_better=True)
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0, "n": 16}) + "\n")
     assert export(run, tmp_path / "w", if_better=True)[0] is True
     assert load_meta(tmp_path / "w")["metrics"]["fd_lite2"] == 40.0
     # A G_ema export (RUN/gema/N: what is left of a snapshot after keep_snapshots removed it) exports the same weights.

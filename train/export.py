@@ -87,7 +87,11 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         old_fd = old.get("metrics", {}).get("fd_lite2")
         new_fd = metrics.get("fd_lite2")
         if new_fd is None:
-            raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap.name} (run train/evaluate.py {run_dir} first)")
+            raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap_name} (run train/evaluate.py {run_dir} first)")
+        old_n, new_n = old.get("metrics", {}).get("n"), metrics.get("n")
+        if old_fd is not None and old_n != new_n:  # FD falls as n grows: only the same n compares
+            raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {old_n} samples, {snap_name}'s on n = {new_n}; "
+                                  f"measure both at the same n (train/evaluate.py {out} --n {new_n})")
         if old_fd is not None and new_fd >= old_fd:
             return False, meta
     save_generator(G, out, meta, fp16=fp16)
