@@ -175,6 +175,29 @@ def test_make_target_poses_script(weights, tmp_path, monkeypatch):
     assert poses.ws.shape == (3, 8, 32) and (tmp_path / "poses" / "pose_02.png").is_file()
     assert poses.manifest["sources"][0] == "f0.png" and poses.manifest["sources"].count("f1.png") == 1
     assert not list((tmp_path / "poses").glob("f*.png"))  # the source frames are never copied
+    assert poses.manifest["restarted"] == []  # without a detector every fit counts as showing a bird
+
+
+def test_make_target_poses_restarts_a_fit_that_lost_the_bird(weights, tmp_path, monkeypatch):
+    """A pose whose fit from the previous pose renders no bird is fitted again from the encoder's /
+    the average w start, and the manifest names it."""
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    import train.make_target_poses as mtp
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        Image.new("RGB", (64, 64), (40 * i, 100, 200)).save(frames / f"f{i}.png")
+    verdicts = iter([False, True, True])  # f1's first fit: no bird; its refit: a bird; f2: a bird
+    calls = []
+    monkeypatch.setattr(mtp, "shows_bird", lambda a, ws: calls.append(ws) or next(verdicts))
+    monkeypatch.setenv("BIRDANIM_THREADS", "1")
+    assert mtp.main(["--frames", str(frames), "--weights", str(weights), "--out", str(tmp_path / "poses"),
+                     "--steps", "2", "--min-poses", "3", "--detector", "none"]) == 0
+    poses = load_poses(tmp_path / "poses", weights / "model.safetensors", 8, 32)
+    assert poses.manifest["restarted"] == ["f1.png"] and len(calls) == 3  # f0 has no previous pose: not checked
 
 
 def test_require_bird_without_detector(animator, photo, tmp_path):

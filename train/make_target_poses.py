@@ -94,20 +94,28 @@ def main(argv=None) -> int:
     if not frames:
         print(f"no frames found in {args.frames}", file=sys.stderr)
         return 2
-    ws_list, labels, losses, t0, prev, prev_box = [], [], [], time.time(), None, None
+    ws_list, labels, losses, t0, prev, prev_box, restarted = [], [], [], time.time(), None, None, []
     for f in frames:
         photo = a.load_photo(f)
         boxes = a.detect(photo)
         box = boxes[0] if boxes else prev_box  # a missed frame: the bird is near where it just was
         prev_box = box
         crop = a.crop(photo, box)
-        res = projection(a.G, pil_to_tensor(crop, a.device), config=cfg, init_ws=prev, encoder=a.encoder,
-                         seed=args.seed, features=a.features)
+        target = pil_to_tensor(crop, a.device)
+        res = projection(a.G, target, config=cfg, init_ws=prev, encoder=a.encoder, seed=args.seed, features=a.features)
+        if prev is not None and not shows_bird(a, res.ws):
+            # The fit can settle on empty sky (most of a flight frame's pixels are sky): start again from
+            # the encoder's guess / the average w instead of the previous pose, and keep a render with a bird.
+            again = projection(a.G, target, config=cfg, init_ws=None, encoder=a.encoder, seed=args.seed + 1, features=a.features)
+            if shows_bird(a, again.ws) or again.losses[-1] < res.losses[-1]:
+                res = again
+                restarted.append(f.name)
         prev = res.ws
         ws_list.append(res.ws[0].cpu())
         labels.append(f.name)
         losses.append(res.losses[-1])
         print(f"{f.name}: box {'found' if boxes else 'missed (previous frame box)' if box else 'none (centred crop)'}, final loss {res.losses[-1]:.4f}, "
+              f"{'restarted (the fit from the previous pose showed no bird), ' if restarted and restarted[-1] == f.name else ''}"
               f"{time.time() - t0:.0f} s")
     ws_list, labels = add_inbetweens(ws_list, labels, args.min_poses)
     ws = torch.stack(ws_list)
@@ -118,12 +126,22 @@ def main(argv=None) -> int:
         "source_folders": [portable(x) for x in args.frames],
         "projector": {**cfg.__dict__, "quality": args.quality, "seed": args.seed, "init": "previous frame's ws"},
         "final_losses": [round(x, 5) for x in losses],
+        "restarted": restarted,  # frames whose fit from the previous pose rendered no bird: refit from the encoder / w_avg
         "detector": portable(a.detector.source) if a.detector is not None else None,
         "seconds": round(time.time() - t0, 1),
     }
     out = save_poses(args.out, ws, renders, weights_file, extra)
     print(f"wrote {len(ws)} poses to {out} in {time.time() - t0:.0f} s")
     return 0
+
+
+def shows_bird(a, ws: torch.Tensor) -> bool:
+    """Does the detector find a bird in the pose rendered from ws? True when there is no detector."""
+    if a.detector is None:
+        return True
+    from PIL import Image
+
+    return bool(a.detect(Image.fromarray(render_frames(a.G, ws)[0])))
 
 
 def portable(path) -> str:
