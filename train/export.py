@@ -25,7 +25,7 @@ from train.networks import build_generator
 from train.presets import TrainConfig
 from train.snapshot import load_snapshot, module_state, snapshot_of_run
 
-METRIC_KEYS = ("fd_lite2", "kid_lite2", "bird_detect", "fid_inception", "n")
+METRIC_KEYS = ("fd_lite2", "kid_lite2", "precision_lite2", "recall_lite2", "bird_detect", "fid_inception", "n")
 
 
 def snapshot_metrics(run_dir: Path, images_seen: int) -> dict:
