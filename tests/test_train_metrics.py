@@ -89,7 +89,7 @@ def test_evaluate_tiny_generator(monkeypatch, lite2):
     real = np.random.RandomState(0).randn(64, 1280).astype(np.float32)
     monkeypatch.setattr(E, "real_features", lambda net: real)  # no 4k-image test set in a unit test
     rec = E.evaluate_generator(G, 16, ["fd", "kid"], CPU, lite2, None, batch=8)
-    assert rec["n"] == 16 and np.isfinite(rec["fd_lite2"]) and rec["fd_lite2"] > 0 and np.isfinite(rec["kid_lite2"])
+    assert rec["n"] == 16 and rec["pixels"] == "uint8" and np.isfinite(rec["fd_lite2"]) and rec["fd_lite2"] > 0 and np.isfinite(rec["kid_lite2"])
     # Deterministic: seeds 0..n-1, constant noise.
     assert E.evaluate_generator(G, 16, ["kid"], CPU, lite2, None, batch=8)["kid_lite2"] == pytest.approx(rec["kid_lite2"])
 
@@ -133,6 +133,10 @@ def test_export_gema_and_if_better(tmp_path, lite0):
     # ... an FD measured on another number of samples is not compared (FD falls as n grows)
     (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0, "n": 32}) + "\n")
     with pytest.raises(Exception, match="same n"):
+        export(run, tmp_path / "w", if_better=True)
+    # ... nor one measured on other pixels (raw outputs vs uint8)
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0, "n": 16, "pixels": "uint8"}) + "\n")
+    with pytest.raises(Exception, match="different pixels"):
         export(run, tmp_path / "w", if_better=True)
     (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 40.0, "n": 16}) + "\n")
     assert export(run, tmp_path / "w", if_better=True)[0] is True
@@ -212,7 +216,7 @@ def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):
     assert "16 px -> 32 px" in msg
     big = tr.G_ema
     for k, v in small.state_dict().items():
-        assert torch.equal(big.state_dict()[k], v), k
+        assert torch.equal(big.state_dict()[k], v) and torch.equal(tr.G.state_dict()[k], v), k
     last = big.synthesis.blocks[-1]
     assert last.resolution == 32 and not torch.equal(last.conv1.weight, torch.zeros_like(last.conv1.weight))
     with torch.no_grad():
@@ -223,6 +227,8 @@ def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):
     # a larger source, or one with other widths, is refused
     with pytest.raises(Exception, match="differs"):
         Trainer(make_config("tiny", {"resolution": 8}), CPU, Dist(CPU), _data(8), lite0).init_generator_from(str(tmp_path / "w16"))
+    with pytest.raises(Exception, match="differs"):
+        Trainer(make_config("tiny", {"channel_base": 512}), CPU, Dist(CPU), _data(), lite0).init_generator_from(str(tmp_path / "w16"))
 
 
 def test_embed_sees_generated_images_as_the_user_does():
@@ -240,3 +246,13 @@ def test_embed_sees_generated_images_as_the_user_does():
     got = E.embed(MeanNet(), x)
     assert np.allclose(got, E.embed(MeanNet(), u8))
     assert np.abs(got - x.mean(dim=(2, 3)).numpy()).max() > 0.01  # the raw values would differ
+
+
+def test_presets_default_is_the_recipe_of_the_shipped_weights():
+    """default = the former pg recipe (which trained weights/ since 2026-12-01); pg stays as its alias,
+    proj-v1 keeps the recipe before it, fast128 is default at 128 px."""
+    d, pg, v1, f128 = (make_config(p) for p in ("default", "pg", "proj-v1", "fast128"))
+    assert (d.aug, d.aug_p, d.d_end_res, d.d_separable, d.dlr, d.batch) == ("diffaug", 1.0, 8, True, 0.002, 16)
+    assert {**vars(pg), "preset": "default"} == vars(d)
+    assert (v1.aug, v1.dlr, v1.d_end_res) == ("fixed", 0.0002, 4)
+    assert {**vars(f128), "preset": "default", "resolution": 256} == vars(d) and f128.feat_res == 128

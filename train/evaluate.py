@@ -11,7 +11,9 @@ FD/KID: N samples at psi=1 (noise const) vs the union of the test splits of ../s
 birds256_more (never seen in training), both resized to 260x260 and embedded by the frozen ImageNet
 EfficientNet-Lite2 (1280-d global average pool). Not the Lite0 the projected D uses: a metric in D's
 own feature space would flatter the model. Real statistics are cached in ~/.cache/birdanim/stats/,
-keyed by the test files and the feature net. Results are appended to a JSONL file (--out; for a run
+keyed by the test files and the feature net. Generated images are clipped to [-1, 1] and quantised
+to uint8 first, as a user sees them and as the real photos are (records say "pixels": "uint8"; older
+records without it embedded raw outputs and read 4-5 FD lower). Results are appended to a JSONL file (--out; for a run
 folder or one of its exports RUN/gema/N: RUN/metrics.jsonl).
 
 Bird-detect rate: share of samples in which YOLOv8n (../shared/models/yolov8n_int8_openvino_model or
@@ -102,6 +104,9 @@ def stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- features
+
+
+PIXELS = "uint8"  # how generated images reach the feature network (see embed); recorded with every result
 
 
 def embed(net, images: torch.Tensor, batch: int = 32, desc: str | None = None) -> np.ndarray:
@@ -201,7 +206,7 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
             feats.append(embed(lite2, x.float()))
         if detector is not None and "detect" in metrics:
             birds.append(has_bird(detector, tensor_to_uint8(x)))
-    out = {"n": n}
+    out = {"n": n, "pixels": PIXELS}
     if need_feats:
         fg = np.concatenate(feats)
         fr = real_features(lite2)

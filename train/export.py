@@ -6,6 +6,7 @@ examples:
   python train/export.py RUN -o weights/ --if-better                                 # only if FD improved
   python train/export.py RUN/gema/000004776 -o weights/ --if-better                  # an older G_ema export
 
+--if-better compares FDs measured the same way only: the same n and the same pixels (uint8).
 meta.json records images seen, CPU-hours, the run, the dataset and the metrics measured for that
 snapshot (RUN/metrics.jsonl, matched by images seen), so the model card can be written from it.
 """
@@ -25,7 +26,7 @@ from train.networks import build_generator
 from train.presets import TrainConfig
 from train.snapshot import load_snapshot, module_state, snapshot_of_run
 
-METRIC_KEYS = ("fd_lite2", "kid_lite2", "precision_lite2", "recall_lite2", "bird_detect", "fid_inception", "n")
+METRIC_KEYS = ("fd_lite2", "kid_lite2", "precision_lite2", "recall_lite2", "bird_detect", "fid_inception", "n", "pixels")
 
 
 def snapshot_metrics(run_dir: Path, images_seen: int) -> dict:
@@ -91,7 +92,11 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         old_n, new_n = old.get("metrics", {}).get("n"), metrics.get("n")
         if old_fd is not None and old_n != new_n:  # FD falls as n grows: only the same n compares
             raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {old_n} samples, {snap_name}'s on n = {new_n}; "
-                                  f"measure both at the same n (train/evaluate.py {out} --n {new_n})")
+                                  f"measure the candidate at the same n (train/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {old_n})")
+        old_px, new_px = old.get("metrics", {}).get("pixels"), metrics.get("pixels")
+        if old_fd is not None and old_px != new_px:  # raw outputs read 4-5 FD lower than what users see
+            raise CheckpointError(f"--if-better: {out}'s FD and {snap_name}'s were measured on different pixels "
+                                  f"({old_px or 'raw'} vs {new_px or 'raw'}); re-measure the older one with train/evaluate.py")
         if old_fd is not None and new_fd >= old_fd:
             return False, meta
     save_generator(G, out, meta, fp16=fp16)

@@ -2,7 +2,9 @@
 
 For each frame (sorted by name): detect the bird (a missed frame reuses the previous frame's box),
 square-crop it like the training data, project it
-into W+ (starting from the previous frame's ws, so consecutive poses stay consistent), and save
+into W+ (starting from the previous frame's ws, so consecutive poses stay consistent; if the detector
+finds no bird in that render, the fit can have settled on empty sky: it is redone from the encoder's /
+the average w start and the manifest lists the frame under "restarted"), and save
 pose_XX.npy (float32 [num_ws, w_dim]) with its render pose_XX.png and a manifest.json naming the
 weights (sha256 of model.safetensors), the settings and the source frame names. The frames
 themselves are never written to the output.
@@ -13,7 +15,7 @@ furthest apart, the wrap-around from the last frame back to the first included; 
 them as in-betweens of which frames.
 
 examples:
-  python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights weights/ --out assets/target_poses/
+  python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights weights/ --out assets/target_poses/ --steps 80
   python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights /tmp/w --out /tmp/poses --steps 10
 """
 
@@ -124,7 +126,7 @@ def main(argv=None) -> int:
     extra = {
         "sources": labels,  # file names only: the frames are not redistributed
         "source_folders": [portable(x) for x in args.frames],
-        "projector": {**cfg.__dict__, "quality": args.quality, "seed": args.seed, "init": "previous frame's ws"},
+        "projector": {**cfg.__dict__, "quality": args.quality, "seed": args.seed, "init": "previous frame's ws (restarted frames: the encoder's / the average w)"},
         "final_losses": [round(x, 5) for x in losses],
         "restarted": restarted,  # frames whose fit from the previous pose rendered no bird: refit from the encoder / w_avg
         "detector": portable(a.detector.source) if a.detector is not None else None,

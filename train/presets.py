@@ -115,6 +115,7 @@ PRESETS: dict[str, dict] = {
     # It broke proj-v1's collapse within a few kimg (recall 0 -> 0.01-0.04 at n = 500) and after 24 kimg
     # beat it on every metric (n = 2000: FD 77.9 -> 71.5, KID 0.111 -> 0.080, bird-detect 0.37 -> 0.46).
     "default": dict(_PG),
+    "pg": dict(_PG),  # the same, under the name runs 00000-pg and 00002-pg were started with (their commands still work)
     # The same at 128 px (4x fewer G pixels at the last block, ~1.6x the images per CPU-hour here, and
     # D sees every pixel the G draws); grow the result into 256 px with --init-from.
     "fast128": {**_PG, "resolution": 128, "feat_res": 128},

@@ -252,7 +252,8 @@ class Trainer:
         generator: a source that differs only in `img_resolution` (smaller) gives every block it has
         (same widths: channels depend on the resolution only) and the new finer blocks keep their
         init. In the skip architecture the output is then upsample(source output) + the new blocks'
-        toRGB, which starts small (rgb_init_gain): training at 128 px and continuing at 256. Returns
+        toRGB (small at init with rgb_init_gain 0.1, as in the projected presets): training at 128 px and
+        continuing at 256. Returns
         what was done, for the log."""
         src = load_generator(weights, device=self.device)
         a, b = dataclasses.asdict(src.cfg), dataclasses.asdict(self.G.cfg)
