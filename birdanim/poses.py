@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,10 @@ def load_poses(poses_dir: str | Path | None = None, weights_file: str | Path | N
     """Load the poses; raise WeightsError when they are missing, malformed, or made for other weights.
 
     weights_file: the generator's model.safetensors (None skips the hash check, e.g. for a G that was
-    never saved); num_ws, w_dim: the generator's ws shape, checked when given.
+    never saved); num_ws, w_dim: the generator's ws shape, checked when given. poses_dir None:
+    $BIRDANIM_POSES, else the repository's assets/target_poses/ (the app and the CLI alike).
     """
-    d = Path(poses_dir) if poses_dir is not None else DEFAULT_POSES_DIR
+    d = Path(poses_dir) if poses_dir is not None else Path(os.environ.get("BIRDANIM_POSES") or DEFAULT_POSES_DIR)
     man_path = d / MANIFEST
     if not man_path.is_file():
         raise WeightsError(f"no target poses in {d} (missing {MANIFEST}); make them with "

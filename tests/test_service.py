@@ -249,3 +249,15 @@ def test_warmup_runs_each_network_and_leaves_the_generator_as_it_was(animator, m
     after = animator.G.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert not any(p.requires_grad for p in animator.G.parameters())
+
+
+def test_poses_folder_from_the_environment(tmp_path, monkeypatch):
+    """poses_dir None means $BIRDANIM_POSES when set (the app and the CLI share this), else assets/."""
+    from birdanim.errors import WeightsError
+
+    monkeypatch.setenv("BIRDANIM_POSES", str(tmp_path / "elsewhere"))
+    with pytest.raises(WeightsError, match="elsewhere"):
+        load_poses(None)
+    monkeypatch.delenv("BIRDANIM_POSES")
+    if (DEFAULT_POSES_DIR / "manifest.json").is_file():
+        assert load_poses(None).ws.shape[0] >= 2

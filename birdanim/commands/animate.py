@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "the photo (skips detection)")
     p.add_argument("--require-bird", action="store_true", help="fail when no bird is detected (default: centred crop)")
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 .pt / OpenVINO folder, or 'none'")
-    p.add_argument("--poses", default=None, help="target poses folder (default assets/target_poses)")
+    p.add_argument("--poses", default=None, help="target poses folder (default: $BIRDANIM_POSES or assets/target_poses)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_perceptual_argument(p)
     add_model_arguments(p)
