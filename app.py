@@ -578,7 +578,7 @@ def main() -> None:
     set_cpu_threads()
     weights = os.environ.get("BIRDANIM_WEIGHTS") or None  # a folder or a Hugging Face repo id
     try:
-        service = Animator(weights=weights, poses_dir=os.environ.get("BIRDANIM_POSES") or None)
+        service = Animator(weights=weights)  # target poses: $BIRDANIM_POSES or assets/ (birdanim.poses)
     except BirdanimError as e:  # no weights yet, offline Hub id, ...: say so instead of a traceback
         raise SystemExit(f"birdanim app: cannot start: {e}\nSet BIRDANIM_WEIGHTS to a weights folder or a "
                          "Hugging Face repo id, or put the trained weights into weights/.") from None

@@ -202,10 +202,11 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
 
         lite2 = load_efficientnet_lite(2, device)
     for x in generate(G, n, batch, device):
+        u8 = tensor_to_uint8(x)  # what a user sees; both the features and the detector take it
         if need_feats:
-            feats.append(embed(lite2, x.float()))
+            feats.append(embed(lite2, torch.from_numpy(u8).permute(0, 3, 1, 2)))
         if detector is not None and "detect" in metrics:
-            birds.append(has_bird(detector, tensor_to_uint8(x)))
+            birds.append(has_bird(detector, u8))
     out = {"n": n, "pixels": PIXELS}
     if need_feats:
         fg = np.concatenate(feats)

@@ -85,20 +85,18 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         meta["total_cpu_hours"] = meta["cpu_hours"] + float(src.get("cpu_hours") or 0.0)
     if if_better:
         old = load_meta(out) if (out / "config.json").is_file() else {}
-        old_fd = old.get("metrics", {}).get("fd_lite2")
-        new_fd = metrics.get("fd_lite2")
-        if new_fd is None:
+        old_m = old.get("metrics", {})
+        if metrics.get("fd_lite2") is None:
             raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap_name} (run train/evaluate.py {run_dir} first)")
-        old_n, new_n = old.get("metrics", {}).get("n"), metrics.get("n")
-        if old_fd is not None and old_n != new_n:  # FD falls as n grows: only the same n compares
-            raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {old_n} samples, {snap_name}'s on n = {new_n}; "
-                                  f"measure the candidate at the same n (train/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {old_n})")
-        old_px, new_px = old.get("metrics", {}).get("pixels"), metrics.get("pixels")
-        if old_fd is not None and old_px != new_px:  # raw outputs read 4-5 FD lower than what users see
-            raise CheckpointError(f"--if-better: {out}'s FD and {snap_name}'s were measured on different pixels "
-                                  f"({old_px or 'raw'} vs {new_px or 'raw'}); re-measure the older one with train/evaluate.py")
-        if old_fd is not None and new_fd >= old_fd:
-            return False, meta
+        if old_m.get("fd_lite2") is not None:
+            if old_m.get("n") != metrics.get("n"):  # FD falls as n grows: only the same n compares
+                raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {old_m.get('n')} samples, {snap_name}'s on n = {metrics.get('n')}; "
+                                      f"measure the candidate at the same n (train/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {old_m.get('n')})")
+            if old_m.get("pixels") != metrics.get("pixels"):  # raw outputs read 4-5 FD lower than what users see
+                raise CheckpointError(f"--if-better: {out}'s FD and {snap_name}'s were measured on different pixels "
+                                      f"({old_m.get('pixels') or 'raw'} vs {metrics.get('pixels') or 'raw'}); re-measure the older one with train/evaluate.py")
+            if metrics["fd_lite2"] >= old_m["fd_lite2"]:
+                return False, meta
     save_generator(G, out, meta, fp16=fp16)
     return True, meta
 

@@ -105,11 +105,13 @@ def main(argv=None) -> int:
         crop = a.crop(photo, box)
         target = pil_to_tensor(crop, a.device)
         res = projection(a.G, target, config=cfg, init_ws=prev, encoder=a.encoder, seed=args.seed, features=a.features)
+        refit = False
         if prev is not None and not shows_bird(a, res.ws):
             # The fit can settle on empty sky (most of a flight frame's pixels are sky): start again from
             # the encoder's guess / the average w instead of the previous pose, and keep a render with a bird.
             again = projection(a.G, target, config=cfg, init_ws=None, encoder=a.encoder, seed=args.seed + 1, features=a.features)
-            if shows_bird(a, again.ws) or again.losses[-1] < res.losses[-1]:
+            refit = shows_bird(a, again.ws) or again.losses[-1] < res.losses[-1]
+            if refit:
                 res = again
                 restarted.append(f.name)
         prev = res.ws
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
         labels.append(f.name)
         losses.append(res.losses[-1])
         print(f"{f.name}: box {'found' if boxes else 'missed (previous frame box)' if box else 'none (centred crop)'}, final loss {res.losses[-1]:.4f}, "
-              f"{'restarted (the fit from the previous pose showed no bird), ' if restarted and restarted[-1] == f.name else ''}"
+              f"{'restarted (the fit from the previous pose showed no bird), ' if refit else ''}"
               f"{time.time() - t0:.0f} s")
     ws_list, labels = add_inbetweens(ws_list, labels, args.min_poses)
     ws = torch.stack(ws_list)

@@ -253,8 +253,7 @@ class Trainer:
         (same widths: channels depend on the resolution only) and the new finer blocks keep their
         init. In the skip architecture the output is then upsample(source output) + the new blocks'
         toRGB (small at init with rgb_init_gain 0.1, as in the projected presets): training at 128 px and
-        continuing at 256. Returns
-        what was done, for the log."""
+        continuing at 256. Returns what was done, for the log."""
         src = load_generator(weights, device=self.device)
         a, b = dataclasses.asdict(src.cfg), dataclasses.asdict(self.G.cfg)
         r_src, r_dst = a.pop("img_resolution"), b.pop("img_resolution")
@@ -262,14 +261,12 @@ class Trainer:
             raise CheckpointError(f"--init-from {weights}: its generator config {src.cfg} differs from this run's {self.G.cfg}")
         state = src.state_dict()
         for m in (self.G, self.G_ema):
-            own = m.state_dict()
-            bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
-            if bad:
-                raise CheckpointError(f"--init-from {weights}: tensors {bad[:3]} do not fit this run's generator")
-            m.load_state_dict(state, strict=r_src == r_dst)
+            keys = m.load_state_dict(state, strict=False)  # a tensor of another shape raises here
+            if keys.unexpected_keys or (r_src == r_dst and keys.missing_keys):
+                raise CheckpointError(f"--init-from {weights}: tensors {(keys.unexpected_keys or keys.missing_keys)[:3]} do not fit this run's generator")
         if r_src == r_dst:
             return f"G from {weights}"
-        return f"G grown from {weights} ({r_src} px -> {r_dst} px; {len(self.G.state_dict()) - len(state)} new tensors)"
+        return f"G grown from {weights} ({r_src} px -> {r_dst} px; {len(keys.missing_keys)} new tensors)"
 
     @torch.no_grad()
     def sample_grid(self, path: Path) -> None:
