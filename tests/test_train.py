@@ -36,8 +36,9 @@ def _params(m):
     "overrides",
     [{}, {"d_mbstd": 2}, {"d": "classic", "loss": "logistic", "r1_interval": 2},
      {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0},
-     {"aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "d_mbstd": 2, "feat_res": 64}],
-    ids=["projected", "projected-mbstd", "classic-r1", "dcgan", "projected-pg"],
+     {"aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "d_mbstd": 2, "feat_res": 64},
+     {"fstat_weight": 1.0}],
+    ids=["projected", "projected-mbstd", "classic-r1", "dcgan", "projected-pg", "projected-fstat"],
 )
 def test_steps_are_finite_and_change_weights(overrides, lite0):
     cfg = make_config("tiny", overrides)
@@ -48,6 +49,7 @@ def test_steps_are_finite_and_change_weights(overrides, lite0):
         assert all(torch.isfinite(torch.tensor(v)) for v in stats.values()), stats
     if cfg.d == "classic" and cfg.arch == "stylegan2":
         assert "r1" in stats  # lazy R1 ran on the 2nd step
+    assert ("fstat" in stats) == (cfg.fstat_weight > 0)
     assert tr.images_seen == 2 * cfg.batch
     assert any(not torch.equal(a, b) for a, b in zip(g0, tr.G.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, tr.D.parameters()))
@@ -209,3 +211,24 @@ def test_projected_heads_end_res_and_separable_set_the_patch_grid(lite0):
         assert bool(depthwise) == sep
     # end 4: 16->4, 8->4, 4, 2(padded to 4): 1 logit each; end 8: 16->8 and 8 give 5x5, 4 and 2 one each
     assert sizes[4, False] == 4 and sizes[8, False] == sizes[8, True] == 25 + 25 + 1 + 1
+
+
+def test_feature_stats_loss_is_zero_for_equal_batches_and_spreads_a_collapsed_one():
+    from train.loss import feature_stats_loss
+
+    g = torch.Generator().manual_seed(0)
+    real = [torch.randn(16, 8, 4, 4, generator=g) * 2 + 1, torch.randn(16, 16, 2, 2, generator=g)]
+    assert float(feature_stats_loss(real, real)) == pytest.approx(0.0, abs=1e-6)
+    # fakes: one feature map for every sample plus a little noise (one layout for every z)
+    base = [r[:1] for r in real]
+    fake = [(b + 0.01 * torch.randn(r.shape, generator=g)).requires_grad_(True) for b, r in zip(base, real)]
+    loss = feature_stats_loss(fake, real)
+    assert float(loss) > 0.5  # the spread term alone is ~1 (std 0 against the reals' unit spread)
+    opt = torch.optim.Adam(fake, lr=0.05)
+    for _ in range(50):
+        opt.zero_grad()
+        feature_stats_loss(fake, real).backward()
+        opt.step()
+    for f in fake:
+        assert f.detach().flatten(1).std(0).mean() > 0.5  # from ~0.01: the gradient spreads the batch
+    assert float(feature_stats_loss(fake, real)) < 0.2 * float(loss)

@@ -52,6 +52,8 @@ class TrainConfig:
     ema_kimg: float = 2.5  # G_ema half-life in thousands of images (0: G_ema = G)
     ema_rampup: float = 0.05  # half-life <= this x images seen, so early G_ema is not stuck at init (0: off)
     mixing: float = 0.9  # style-mixing probability per batch
+    fstat_weight: float = 0.0  # projected D: weight of the G loss term that matches the batch mean and spread of
+    # the frozen feature maps between fakes and reals (train/loss.py feature_stats_loss; against one shared layout)
     # --- augmentation (ADA) ---
     aug: str = "ada"  # "ada" (adaptive p), "fixed" (p = aug_p always), "diffaug" (DiffAugment colour +
     # translation + cutout, each with probability aug_p, as the Projected GAN uses them) or "none"

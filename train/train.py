@@ -163,13 +163,18 @@ class Trainer:
         D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss)
+        stats = {}
+        if projected and cfg.fstat_weight > 0:
+            fstat = L.feature_stats_loss(fake_in, real_feats)
+            stats["fstat"] = float(fstat.detach())
+            loss_g = loss_g + cfg.fstat_weight * fstat
         loss_g.backward()
         self.dd.average_grads(self.G)
         self.opt_G.step()
         margin = float(real_logits.detach().mean() - fake_logits.detach().mean())
         # E[sign(D(real))] of this batch: logged as r_t also when no ADA controller measures it (aug fixed/none).
         rt = float(real_logits.detach().reshape(real_logits.shape[0], -1).mean(1).sign().mean())
-        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "d_margin": margin, "rt_batch": rt}
+        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "d_margin": margin, "rt_batch": rt, **stats}
 
     def r1_step(self) -> float:
         self.D.requires_grad_(True)
