@@ -223,7 +223,7 @@ def test_feature_stats_loss_is_zero_for_equal_batches_and_spreads_a_collapsed_on
     base = [r[:1] for r in real]
     fake = [(b + 0.01 * torch.randn(r.shape, generator=g)).requires_grad_(True) for b, r in zip(base, real)]
     loss = feature_stats_loss(fake, real)
-    assert float(loss) > 0.5  # the spread term alone is ~1 (std 0 against the reals' unit spread)
+    assert loss.item() > 0.5  # the spread term alone is ~1 (std 0 against the reals' unit spread)
     opt = torch.optim.Adam(fake, lr=0.05)
     for _ in range(50):
         opt.zero_grad()
@@ -231,4 +231,4 @@ def test_feature_stats_loss_is_zero_for_equal_batches_and_spreads_a_collapsed_on
         opt.step()
     for f in fake:
         assert f.detach().flatten(1).std(0).mean() > 0.5  # from ~0.01: the gradient spreads the batch
-    assert float(feature_stats_loss(fake, real)) < 0.2 * float(loss)
+    assert feature_stats_loss(fake, real).item() < 0.2 * loss.item()
