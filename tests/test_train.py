@@ -162,6 +162,8 @@ def test_dry_run_prints_resolved_config(capsys, tmp_path):
 def test_bad_config_is_a_clear_error(capsys):
     assert main(["--preset", "tiny", "--disc", "nonsense", "--dry-run"]) == 2
     assert "d must be one of" in capsys.readouterr().err
+    assert main(["--preset", "tiny", "--disc", "classic", "--fstat-weight", "1", "--dry-run"]) == 2
+    assert "fstat_weight needs the projected discriminator" in capsys.readouterr().err
 
 
 def test_rgb_init_gain_scales_the_initial_image():

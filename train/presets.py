@@ -90,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"resolution must be a power of two >= 8, got {self.resolution}")
         if self.batch < 1:
             raise ValueError("batch must be >= 1")
+        if self.fstat_weight > 0 and (self.d != "projected" or self.arch != "stylegan2"):
+            raise ValueError("fstat_weight needs the projected discriminator (its feature maps are what it matches)")
 
     @property
     def gamma(self) -> float:

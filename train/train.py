@@ -164,7 +164,7 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss)
         stats = {}
-        if projected and cfg.fstat_weight > 0:
+        if cfg.fstat_weight > 0:  # projected D only (TrainConfig checks)
             fstat = L.feature_stats_loss(fake_in, real_feats)
             stats["fstat"] = float(fstat.detach())
             loss_g = loss_g + cfg.fstat_weight * fstat
