@@ -1,0 +1,48 @@
+"""train/probe_d.py: loads a snapshot's D and G_ema as trained, and scores sources the same way."""
+
+import torch
+
+from train import snapshot as S
+from train.presets import make_config
+from train.probe_d import load_run, main, probe
+from train.train import Dist, Trainer
+
+from tests.test_train import CPU, lite0, tiny_data  # noqa: F401  (lite0 is a fixture)
+
+
+def _snapshot(tmp_path, lite0):
+    tr = Trainer(make_config("tiny", {"d_mbstd": 2}), CPU, Dist(CPU), tiny_data(), lite0)
+    tr.step(), tr.step()
+    S.save_snapshot(tmp_path, tr.images_seen, tr.modules(), tr.optimizers(), tr.train_state())
+    return tr
+
+
+def test_load_run_restores_the_trained_d_and_g_ema(tmp_path, lite0):
+    tr = _snapshot(tmp_path, lite0)
+    cfg, D, G, aug, state = load_run(tmp_path, lite0)  # a run folder: its latest snapshot
+    assert cfg == tr.cfg and state["images_seen"] == tr.images_seen
+    for k, v in tr.D.state_dict().items():
+        assert torch.equal(D.state_dict()[k], v), k
+    for k, v in tr.G_ema.state_dict().items():
+        assert torch.equal(G.state_dict()[k], v), k
+    assert D.training and not G.training  # D scored as in training (batch statistics), G_ema as exported
+
+
+def test_probe_scores_the_same_photos_alike_and_different_photos_differently(tmp_path, lite0):
+    _snapshot(tmp_path, lite0)
+    _, D, G, aug, _ = load_run(tmp_path, lite0)
+    train_ds = tiny_data(16, seed=0)
+    same = probe(D, G, aug, train_ds, train_ds, n=8, batch=4)
+    assert set(same) == {"train", "test", "fake"}
+    for src in same.values():
+        for r in src.values():
+            assert r["n"] == 8 and 0.0 <= r["rt"] <= 1.0 and torch.isfinite(torch.tensor(r["logit"]))
+    assert same["train"] == same["test"]  # the same photos, batches and augmentations: the same scores
+    other = probe(D, G, aug, train_ds, tiny_data(16, seed=1), n=8, batch=4)
+    assert other["train"] == same["train"]
+    assert other["test"]["plain"]["logit"] != same["test"]["plain"]["logit"]
+
+
+def test_missing_run_is_a_clear_error(tmp_path, capsys):
+    assert main([str(tmp_path / "nope"), "--threads", "1"]) == 2
+    assert "no complete snapshot" in capsys.readouterr().err
