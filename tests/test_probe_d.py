@@ -4,7 +4,7 @@ import torch
 
 from train import snapshot as S
 from train.presets import make_config
-from train.probe_d import load_run, main, probe
+from train.probe_d import d_scores, load_run, main, probe
 from train.train import Dist, Trainer
 
 from tests.test_train import CPU, lite0, tiny_data  # noqa: F401  (lite0 is a fixture)
@@ -37,6 +37,7 @@ def test_probe_scores_the_same_photos_alike_and_different_photos_differently(tmp
     for src in same.values():
         for r in src.values():
             assert r["n"] == 8 and 0.0 <= r["rt"] <= 1.0 and torch.isfinite(torch.tensor(r["logit"]))
+        assert len(src["aug"]["head_logits"]) == 4
     assert same["train"] == same["test"]  # the same photos, batches and augmentations: the same scores
     other = probe(D, G, aug, train_ds, tiny_data(16, seed=1), n=8, batch=4)
     assert other["train"] == same["train"]
@@ -46,3 +47,16 @@ def test_probe_scores_the_same_photos_alike_and_different_photos_differently(tmp
 def test_missing_run_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), "--threads", "1"]) == 2
     assert "no complete snapshot" in capsys.readouterr().err
+
+
+def test_d_scores_split_d_by_scale_without_changing_it(tmp_path, lite0):
+    _snapshot(tmp_path, lite0)
+    _, D, _, aug, _ = load_run(tmp_path, lite0)
+    x = tiny_data(8, seed=2).batch(torch.arange(8), False, None)
+    state = {k: v.clone() for k, v in D.state_dict().items()}
+    overall, heads = d_scores(D, aug, [x], augment=False)
+    D.load_state_dict(state)  # the same spectral-norm step again
+    with torch.no_grad():
+        direct = D(x).mean(1).numpy()
+    assert heads.shape == (8, 4)
+    assert abs(overall - direct).max() < 1e-5

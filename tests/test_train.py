@@ -37,8 +37,8 @@ def _params(m):
     [{}, {"d_mbstd": 2}, {"d": "classic", "loss": "logistic", "r1_interval": 2},
      {"arch": "dcgan", "z_dim": 16, "dcgan_ngf": 8, "dcgan_ndf": 8, "aug": "none", "mixing": 0.0},
      {"aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "d_mbstd": 2, "feat_res": 64},
-     {"fstat_weight": 1.0}],
-    ids=["projected", "projected-mbstd", "classic-r1", "dcgan", "projected-pg", "projected-fstat"],
+     {"fstat_weight": 1.0}, {"d_equal_heads": True}],
+    ids=["projected", "projected-mbstd", "classic-r1", "dcgan", "projected-pg", "projected-fstat", "projected-equal-heads"],
 )
 def test_steps_are_finite_and_change_weights(overrides, lite0):
     cfg = make_config("tiny", overrides)
@@ -234,3 +234,26 @@ def test_feature_stats_loss_is_zero_for_equal_batches_and_spreads_a_collapsed_on
     for f in fake:
         assert f.detach().flatten(1).std(0).mean() > 0.5  # from ~0.01: the gradient spreads the batch
     assert feature_stats_loss(fake, real).item() < 0.2 * loss.item()
+
+
+def test_equal_heads_weigh_each_scale_alike_in_the_losses(lite0):
+    from train import loss as L
+    from train.networks import build_discriminator
+
+    cfg = make_config("default", {"d_equal_heads": True})  # the real sizes: feat_res 128, heads end at 8x8
+    D = build_discriminator(cfg, lite0)
+    sizes = [h.num_patches for h in D.heads]
+    assert sizes == [25, 25, 25, 1]  # the deepest map is 4x4: one patch logit
+    with torch.no_grad():
+        assert D(torch.zeros(2, 3, 256, 256)).shape == (2, sum(sizes))  # num_patches matches what the heads give
+    w = D.patch_weights
+    assert w.shape == (76,) and abs(float(w.mean()) - 1) < 1e-6
+    x = torch.randn(3, 76)
+    per_head = torch.stack([c.mean() for c in x.split(sizes, 1)])
+    assert torch.allclose(L.g_loss(x, "hinge", w), -per_head.mean(), atol=1e-6)
+    assert torch.allclose(L.g_loss(x, "hinge"), -x.mean())  # unweighted: every patch alike, as before
+    hinge = [(torch.relu(1 - c).mean() + torch.relu(1 + c).mean()) for c in x.split(sizes, 1)]
+    assert torch.allclose(L.d_loss(x, x, "hinge", w), torch.stack(hinge).mean(), atol=1e-6)
+    assert build_discriminator(make_config("default"), lite0).patch_weights is None
+    with pytest.raises(ValueError, match="d_equal_heads"):
+        make_config("classic", {"d_equal_heads": True})

@@ -11,21 +11,27 @@ import torch.nn.functional as F
 LOSSES = ("logistic", "hinge")
 
 
-def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """Discriminator loss: logistic = softplus(-D(x)) + softplus(D(G(z))) (StyleGAN2); hinge (Projected GAN)."""
+def _mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean over [N, P]; with `weights` [P] (mean 1), a weighted mean over the patch logits."""
+    return x.mean() if weights is None else (x * weights.to(x.dtype)).mean()
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Discriminator loss: logistic = softplus(-D(x)) + softplus(D(G(z))) (StyleGAN2); hinge (Projected GAN).
+    `weights`: per patch logit (the projected D's patch_weights), or None for all alike."""
     if kind == "logistic":
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        return _mean(F.softplus(-real_logits), weights) + _mean(F.softplus(fake_logits), weights)
     if kind == "hinge":
-        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        return _mean(F.relu(1 - real_logits), weights) + _mean(F.relu(1 + fake_logits), weights)
     raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
-def g_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+def g_loss(fake_logits: torch.Tensor, kind: str, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Generator loss: non-saturating softplus(-D(G(z))) for logistic, -D(G(z)) for hinge."""
     if kind == "logistic":
-        return F.softplus(-fake_logits).mean()
+        return _mean(F.softplus(-fake_logits), weights)
     if kind == "hinge":
-        return -fake_logits.mean()
+        return -_mean(fake_logits, weights)
     raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 

@@ -46,7 +46,8 @@ def build_discriminator(cfg: TrainConfig, feature_net: nn.Module | None = None) 
     if cfg.d == "classic":
         return Discriminator(DiscriminatorConfig(img_resolution=cfg.resolution, channel_base=cfg.d_channel_base, channel_max=cfg.d_channel_max))
     pcfg = ProjectedDConfig(img_resolution=cfg.resolution, feat_res=cfg.feat_res, ccm_channels=cfg.ccm_channels, head_channels=cfg.head_channels,
-                            head_min_res=cfg.d_end_res, separable=cfg.d_separable, mbstd_group=cfg.d_mbstd)
+                            head_min_res=cfg.d_end_res, separable=cfg.d_separable, mbstd_group=cfg.d_mbstd,
+                            equal_heads=cfg.d_equal_heads)
     return ProjectedDiscriminator(pcfg, feature_net)
 
 

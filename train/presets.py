@@ -38,6 +38,8 @@ class TrainConfig:
     d_end_res: int = 4  # projected D: heads downsample to this side, then a 4x4 conv: (d_end_res - 3)^2 logits
     # per head (the paper's 8: 5x5 local verdicts per scale; 4: one global verdict per scale)
     d_separable: bool = False  # projected D: depthwise-separable head convs (the paper's default with StyleGAN2)
+    d_equal_heads: bool = False  # projected D: each scale's head weighs the same in the losses, not each patch
+    # logit (at feat_res 128 the deepest, most semantic head has 1 patch logit of 76; in the paper 1/4 of them)
     dcgan_ngf: int = 64  # DCGAN widths
     dcgan_ndf: int = 64
     # --- optimisation ---
@@ -92,6 +94,8 @@ class TrainConfig:
             raise ValueError("batch must be >= 1")
         if self.fstat_weight > 0 and (self.d != "projected" or self.arch != "stylegan2"):
             raise ValueError("fstat_weight needs the projected discriminator (its feature maps are what it matches)")
+        if self.d_equal_heads and (self.d != "projected" or self.arch != "stylegan2"):
+            raise ValueError("d_equal_heads needs the projected discriminator (the classic D has one logit per image)")
 
     @property
     def gamma(self) -> float:

@@ -6,6 +6,8 @@ with and without the run's augmentation. D runs as in training: train mode (its 
 statistics of each batch), one batch per source. A D that generalises scores test photos like
 training photos; a D that memorises scores them between training photos and fakes, and the gap
 grows as training goes on: then more data or stronger augmentation, not more steps, is what helps.
+The logits are also shown per feature scale (one head per projected feature map), to see at which
+scale D tells the generator's samples from photos.
 
     python train/probe_d.py ~/.cache/birdanim/runs/00000-default --n 512
 """
@@ -47,14 +49,17 @@ def load_run(path: Path, feature_net=None) -> tuple[TrainConfig, torch.nn.Module
 
 
 @torch.no_grad()
-def d_scores(D, aug, images, augment: bool) -> np.ndarray:
-    """Mean patch logit per image; `images` yields float [B, 3, R, R] batches in [-1, 1]."""
-    out = []
+def d_scores(D, aug, images, augment: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(mean patch logit per image [N], mean logit of each feature scale's head per image [N, heads]);
+    `images` yields float [B, 3, R, R] batches in [-1, 1]."""
+    out, per_head = [], []
     for x in images:
         if augment:
             x = aug(x)
-        out.append(D(x).mean(1))
-    return torch.cat(out).numpy()
+        heads = [h(f).flatten(1) for h, f in zip(D.heads, D.project(x))]  # = D(x), kept apart by scale
+        out.append(torch.cat(heads, 1).mean(1))
+        per_head.append(torch.stack([h.mean(1) for h in heads], 1))
+    return torch.cat(out).numpy(), torch.cat(per_head).numpy()
 
 
 def batches_of(ds: ImageDataset, idx: np.ndarray, batch: int):
@@ -88,8 +93,11 @@ def probe(D, G, aug, train_ds: ImageDataset, test_ds: ImageDataset, n: int, batc
         for name, it in sources.items():
             D.load_state_dict(d_state)
             torch.manual_seed(seed)  # the same augmentations for each source
-            s = d_scores(D, aug, it, augment)
-            res.setdefault(name, {})["aug" if augment else "plain"] = {"logit": float(s.mean()), "rt": float((s > 0).mean()), "n": int(len(s))}
+            s, heads = d_scores(D, aug, it, augment)
+            res.setdefault(name, {})["aug" if augment else "plain"] = {
+                "logit": float(s.mean()), "rt": float((s > 0).mean()), "n": int(len(s)),
+                "head_logits": [float(v) for v in heads.mean(0)],  # finest feature scale first
+            }
     D.load_state_dict(d_state)  # leave D as it came
     return res
 
@@ -109,8 +117,8 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if cfg.arch != "stylegan2":
-        print("error: only StyleGAN2 runs can be probed (the DCGAN baseline has no G_ema mapping)", file=sys.stderr)
+    if cfg.arch != "stylegan2" or cfg.d != "projected":
+        print("error: only StyleGAN2 runs with the projected discriminator can be probed", file=sys.stderr)
         return 2
     missing = [p for p in list(cfg.data) + list(args.test_zips) if not Path(p).is_file()]
     if missing:
@@ -124,6 +132,10 @@ def main(argv=None) -> int:
     print(f"{'source':8s} {'plain logit':>12s} {'plain r_t':>10s} {'aug logit':>10s} {'aug r_t':>8s}")
     for name, r in res.items():
         print(f"{name:8s} {r['plain']['logit']:12.3f} {r['plain']['rt']:10.3f} {r['aug']['logit']:10.3f} {r['aug']['rt']:8.3f}")
+    sides = [cfg.feat_res // k for k in (4, 8, 16, 32)]
+    print("per feature scale (aug), mean logit: " + "; ".join(
+        f"{name} " + " ".join(f"{v:.2f}" for v in r["aug"]["head_logits"]) for name, r in res.items()
+    ) + f"  (heads on {'/'.join(f'{s}x{s}' for s in sides)} feature maps)")
     gap = res["train"]["aug"]["logit"] - res["test"]["aug"]["logit"]
     span = res["train"]["aug"]["logit"] - res["fake"]["aug"]["logit"]
     print(f"train - test logit (aug): {gap:.3f} = {gap / span if span else float('nan'):.2f} of the train - fake gap")

@@ -7,7 +7,8 @@
       -> CSM: from deepest to shallowest, upsample and add, then a random 3x3 conv (fixed)
       -> one small trainable patch discriminator per scale (strided 4x4 convs, spectral norm, BN;
          optionally a minibatch-stddev channel before the last conv)
-      -> logits [N, P]: every patch logit of every scale, concatenated
+      -> logits [N, P]: every patch logit of every scale, concatenated (the losses average them, each
+         alike or, with equal_heads, each scale's head alike)
 
 The feature network and the random projections form F (frozen); only the heads learn. Use hinge
 or non-saturating loss on all patch logits; no R1 needed.
@@ -38,6 +39,9 @@ class ProjectedDConfig:
     mbstd_group: int = 0  # > 0: each head appends a minibatch-stddev channel (groups of this many images)
     # before its last conv, so D can see a batch of fakes that all look alike (StyleGAN's answer to
     # mode collapse; the Projected GAN paper has none). 0: off (the paper's heads).
+    equal_heads: bool = False  # weight each scale's head equally in the losses (patch_weights) instead of each
+    # patch logit equally. At feat_res 128 the heads give 25/25/25/1 patch logits (the deepest map is 4x4), so
+    # the semantic head weighs 1/76 of the loss; at the paper's 224 px input every head gives 16 (1/4 each).
 
 
 class RandomProjection(nn.Module):
@@ -103,6 +107,9 @@ class PatchHead(nn.Module):
         layers.append(spectral_norm(nn.Conv2d(c, 1, 4, 1, 0)))  # padding 0: 4x4 -> 1x1 patch logit
         self.net = nn.Sequential(*layers)
         self.min_res = min_res
+        while res > min_res:
+            res //= 2
+        self.num_patches = max(res - 3, 1) ** 2  # the final 4x4 conv (padding 0; tiny maps are padded to 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] < 4:  # tiny inputs (tests): pad so the final 4x4 conv fits
@@ -125,6 +132,11 @@ class ProjectedDiscriminator(nn.Module):
             PatchHead(c, side, cfg.head_channels, min(cfg.head_min_res, side), cfg.mbstd_group, cfg.separable)
             for c, side in zip(self.proj.out_channels, sides)
         )
+        # Loss weight of every patch logit, mean 1 (train/loss.py): None = all alike (the mean over all patches).
+        self.patch_weights = None
+        if cfg.equal_heads:
+            sizes = [h.num_patches for h in self.heads]
+            self.patch_weights = torch.cat([torch.full((p,), sum(sizes) / (len(sizes) * p)) for p in sizes])
 
     @property
     def features(self) -> nn.Module:

@@ -152,7 +152,8 @@ class Trainer:
         else:
             fake_logits = D(fake_in.detach())
             real_logits = D(real)
-        loss_d = L.d_loss(real_logits, fake_logits, cfg.loss)
+        weights = getattr(D, "patch_weights", None)
+        loss_d = L.d_loss(real_logits, fake_logits, cfg.loss, weights)
         loss_d.backward()
         self.dd.average_grads(D)
         self.opt_D.step()
@@ -162,7 +163,7 @@ class Trainer:
         # --- G update through the updated D
         D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss)
+        loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss, weights)
         stats = {}
         if cfg.fstat_weight > 0:  # projected D only (TrainConfig checks)
             fstat = L.feature_stats_loss(fake_in, real_feats)
