@@ -167,6 +167,20 @@ def test_comparison_table(tmp_path):
     assert table([run], "recall_lite2", budgets=(0.06, 0.1)).splitlines()[-1].endswith("| 0.3 | 0.3 |")
 
 
+def test_curve_from_scratch_adds_the_lineage_of_init_from(tmp_path):
+    from train.plot import curve
+
+    run = tmp_path / "00002-default"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"kimg": 2.0, "fd_lite2": 80.0, "cpu_hours": 0.1}) + "\n")
+    k, h, m = curve(run)
+    assert (k.tolist(), h.tolist(), m.tolist()) == ([2.0], [0.1], [80.0])
+    assert curve(run, with_lineage=True)[1].tolist() == [0.1]  # no init_from.json: a run from scratch
+    (run / "init_from.json").write_text(json.dumps({"source": "weights", "images_seen": 38056, "cpu_hours": 2.5}))
+    k, h, _ = curve(run, with_lineage=True)
+    assert abs(k[0] - 40.056) < 1e-9 and abs(h[0] - 2.6) < 1e-9
+
+
 def test_init_from_exported_weights(tmp_path, lite0):
     cfg = make_config("tiny")
     tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)

@@ -29,11 +29,21 @@ def run_label(run: Path) -> str:
     return f"{run.name} ({d}, {cfg.get('resolution', '?')} px)"
 
 
-def curve(run: Path, metric: str = "fd_lite2") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kimg, cpu_hours, metric) sorted by kimg, from RUN/metrics.jsonl."""
+def lineage(run: Path) -> tuple[float, float]:
+    """(kimg, CPU-hours) that went into the weights a run started from (RUN/init_from.json, written
+    for `--init-from`; their own lineage included), or (0, 0) for a run from scratch."""
+    p = run / "init_from.json"
+    rec = json.loads(p.read_text()) if p.is_file() else {}
+    return (rec.get("images_seen") or 0) / 1000, rec.get("cpu_hours") or 0.0
+
+
+def curve(run: Path, metric: str = "fd_lite2", with_lineage: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kimg, cpu_hours, metric) sorted by kimg, from RUN/metrics.jsonl; `with_lineage`: counted from
+    scratch, i.e. plus what went into the weights the run started from."""
     recs = sorted((r for r in read_jsonl(run / "metrics.jsonl") if metric in r and "kimg" in r), key=lambda r: r["kimg"])
-    k = np.array([r["kimg"] for r in recs])
-    h = np.array([r.get("cpu_hours") or np.nan for r in recs])
+    k0, h0 = lineage(run) if with_lineage else (0.0, 0.0)
+    k = np.array([r["kimg"] + k0 for r in recs])
+    h = np.array([(r.get("cpu_hours") or np.nan) + h0 for r in recs])
     return k, h, np.array([r[metric] for r in recs])
 
 
@@ -84,7 +94,7 @@ def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...]
     return "\n".join(rows)
 
 
-def plot(runs: list[Path], out: Path, metric: str = "fd_lite2") -> None:
+def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,12 +102,13 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2") -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for run in runs:
-        k, h, m = curve(run, metric)
+        k, h, m = curve(run, metric, with_lineage)
         if len(m):
             axes[0].plot(k, m, "o-", label=run_label(run))
             axes[1].plot(h, m, "o-", label=run_label(run))
-    axes[0].set_xlabel("thousands of images seen (kimg)")
-    axes[1].set_xlabel("CPU-hours (process CPU time)")
+    since = ", from scratch (with the lineage of --init-from)" if with_lineage else ""
+    axes[0].set_xlabel(f"thousands of images seen (kimg{since})")
+    axes[1].set_xlabel(f"CPU-hours (process CPU time{since})")
     for ax in axes:
         ax.set_ylabel(f"{metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)")
         ax.grid(alpha=0.3)
@@ -112,12 +123,14 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--out", type=Path, default=None, help="PNG of the curves")
     ap.add_argument("--metric", default="fd_lite2", help="fd_lite2, kid_lite2, precision_lite2, recall_lite2, bird_detect")
     ap.add_argument("--table", action="store_true", help="print the comparison table (markdown)")
+    ap.add_argument("--lineage", action="store_true", help="plot: count kimg and CPU-hours from scratch, adding those of the "
+                    "weights a run started from (--init-from)")
     args = ap.parse_args(argv)
     runs = [r.expanduser() for r in args.runs]
     if args.table or not args.out:
         print(table(runs, args.metric))
     if args.out:
-        plot(runs, args.out, args.metric)
+        plot(runs, args.out, args.metric, args.lineage)
         print(f"wrote {args.out}")
     return 0
 
