@@ -1,5 +1,6 @@
 """Metrics maths, evaluation of a tiny generator, export of G_ema and the comparison table."""
 
+import copy
 import json
 
 import numpy as np
@@ -214,6 +215,37 @@ def test_run_started_from_weights_counts_their_images_and_cpu_hours(tmp_path, li
     assert meta["total_cpu_hours"] == pytest.approx(2.5 + meta["cpu_hours"])
     assert load_meta(tmp_path / "w")["init_from"]["run"] == "00007-default"
     assert load_meta(tmp_path / "w")["init_from"]["source"] == f"{tmp_path.name}/src"  # no absolute local path
+
+
+def test_run_from_weights_warms_up_d_with_g_frozen_then_trains_both(tmp_path, lite0):
+    """--init-from: the first d_warmup_kimg images train D only (G, its w_avg and G_ema bit-identical);
+    then G trains and G_ema follows at the full half-life, with no ramp-up. A resume mid-warm-up
+    continues it; a run from scratch has no warm-up."""
+    from birdanim.checkpoint import save_generator
+
+    save_generator(Trainer(make_config("tiny", {"seed": 3}), CPU, Dist(CPU), _data(), lite0).G_ema, tmp_path / "w")
+    cfg = make_config("tiny", {"d_warmup_kimg": 0.008, "ema_kimg": 1.0})  # 2 D-only steps of batch 4
+    tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    tr.init_generator_from(str(tmp_path / "w"))
+    g0, e0, d0 = (copy.deepcopy(m.state_dict()) for m in (tr.G, tr.G_ema, tr.D))
+    s = tr.step()
+    assert s["d_warmup"] == 1.0 and np.isfinite(s["loss_g"]) and tr.images_seen == 4
+    state = tr.train_state()  # resume mid-warm-up: one D-only step left
+    tr2 = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    tr2.g_from_weights, tr2.d_warmup_images = state["g_from_weights"], state["d_warmup_images"]
+    assert tr2.step()["d_warmup"] == 1.0 and "d_warmup" not in tr2.step()
+    tr.step()
+    for a, b in ((tr.G, g0), (tr.G_ema, e0)):
+        assert all(torch.equal(v, b[k]) for k, v in a.state_dict().items())
+    assert any(not torch.equal(v, d0[k]) for k, v in tr.D.state_dict().items())
+    assert "d_warmup" not in tr.step()  # warm-up over: G moves, G_ema by 0.5 ** (4 / 1000) of the way only
+    moved = [(k, v) for k, v in tr.G.state_dict().items() if not torch.equal(v, g0[k])]
+    assert moved
+    k, v = next((k, v) for k, v in moved if v.is_floating_point() and k in dict(tr.G.named_parameters()))
+    beta = 0.5 ** (4 / 1000)
+    torch.testing.assert_close(tr.G_ema.state_dict()[k], v.lerp(g0[k], beta))
+    scratch = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    assert "d_warmup" not in scratch.step()
 
 
 def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):

@@ -54,6 +54,9 @@ class TrainConfig:
     ema_kimg: float = 2.5  # G_ema half-life in thousands of images (0: G_ema = G)
     ema_rampup: float = 0.05  # half-life <= this x images seen, so early G_ema is not stuck at init (0: off)
     mixing: float = 0.9  # style-mixing probability per batch
+    d_warmup_kimg: float = 0.0  # a run whose G starts from trained weights (--init-from) first trains only D for
+    # this many thousand images, G and G_ema frozen: a fresh D's first verdicts are noise, and G at lr 2e-3 follows
+    # them away from where it was (00000-pg lost ~25 FD in its first 3 kimg from the shipped weights). 0: off
     fstat_weight: float = 0.0  # projected D: weight of the G loss term that matches the batch mean and spread of
     # the frozen feature maps between fakes and reals (train/loss.py feature_stats_loss; against one shared layout)
     # --- augmentation (ADA) ---
@@ -103,7 +106,8 @@ class TrainConfig:
 
 
 _PROJECTED_FIXES = {"rgb_init_gain": 0.1, "dlr": 0.0002, "aug": "fixed", "aug_p": 0.5, "d_mbstd": 4}
-_PG = {**_PROJECTED_FIXES, "aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "dlr": 0.002, "batch": 16}
+_PG = {**_PROJECTED_FIXES, "aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "dlr": 0.002, "batch": 16,
+       "d_warmup_kimg": 1.0}
 
 PRESETS: dict[str, dict] = {
     # The recipe of the shipped 256 px generator until 2026-12-01 (GeneratorConfig() defaults, projected D). With the bare

@@ -107,6 +107,9 @@ class Trainer:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.dlr * self.reg_ratio, betas=betas_d, eps=1e-8)
         self.images_seen = 0
         self.steps = 0
+        self.g_from_weights = False  # G and G_ema started from trained weights (init_generator_from): no EMA
+        # ramp-up (it exists so a random init's G_ema is not stuck there), and D warms up first (cfg.d_warmup_kimg)
+        self.d_warmup_images = 0  # D-only images done so far
         self.cpu_seconds = 0.0  # process CPU time (user + system, all threads), summed over resumes
         self.wall_seconds = 0.0
         self.sampler = BatchSampler(len(dataset), self.batch_gpu, cfg.seed, dd.rank, dd.world)
@@ -127,16 +130,17 @@ class Trainer:
     def _reals(self) -> torch.Tensor:
         return self.ds.batch(next(self.sampler), self.cfg.xflip, None, self.device)
 
-    def gan_step(self) -> dict:
+    def gan_step(self, train_g: bool = True) -> dict:
         """One D update and one G update from a single batch of fakes (as in the DCGAN reference loop):
         D learns on the detached fakes, then G learns through the updated D on the same fakes. With
         the projected D, the frozen feature network's forward on the fakes is shared too. On a CPU
-        this saves one G forward and one feature-network forward per iteration (about 20%)."""
+        this saves one G forward and one feature-network forward per iteration (about 20%).
+        train_g False: the D update only (G untouched, w_avg included); loss_g is still measured."""
         cfg, D = self.cfg, self.D
         projected = hasattr(D, "project")
-        self.G.requires_grad_(True)
+        self.G.requires_grad_(train_g)
         D.requires_grad_(False)
-        fake = self._fakes(self.batch_gpu, update_w_avg=cfg.arch == "stylegan2")
+        fake = self._fakes(self.batch_gpu, update_w_avg=train_g and cfg.arch == "stylegan2")
         fake_in = self.augment(fake)
         if projected:
             fake_in = D.project(fake_in)  # graph back to G; D's heads see it detached first
@@ -162,9 +166,16 @@ class Trainer:
             self.ada.maybe_update(self.dd.sum)
         # --- G update through the updated D
         D.requires_grad_(False)
+        margin = float(real_logits.detach().mean() - fake_logits.detach().mean())
+        # E[sign(D(real))] of this batch: logged as r_t also when no ADA controller measures it (aug fixed/none).
+        rt = float(real_logits.detach().reshape(real_logits.shape[0], -1).mean(1).sign().mean())
+        stats = {"loss_d": float(loss_d.detach()), "d_margin": margin, "rt_batch": rt}
+        if not train_g:
+            with torch.no_grad():
+                stats["loss_g"] = float(L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss, weights))
+            return stats
         self.opt_G.zero_grad(set_to_none=True)
         loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss, weights)
-        stats = {}
         if cfg.fstat_weight > 0:  # projected D only (TrainConfig checks)
             fstat = L.feature_stats_loss(fake_in, real_feats)
             stats["fstat"] = float(fstat.detach())
@@ -172,10 +183,8 @@ class Trainer:
         loss_g.backward()
         self.dd.average_grads(self.G)
         self.opt_G.step()
-        margin = float(real_logits.detach().mean() - fake_logits.detach().mean())
-        # E[sign(D(real))] of this batch: logged as r_t also when no ADA controller measures it (aug fixed/none).
-        rt = float(real_logits.detach().reshape(real_logits.shape[0], -1).mean(1).sign().mean())
-        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "d_margin": margin, "rt_batch": rt, **stats}
+        stats["loss_g"] = float(loss_g.detach())
+        return stats
 
     def r1_step(self) -> float:
         self.D.requires_grad_(True)
@@ -195,7 +204,7 @@ class Trainer:
             beta = 0.0
         else:
             ema_nimg = cfg.ema_kimg * 1000
-            if cfg.ema_rampup > 0:
+            if cfg.ema_rampup > 0 and not self.g_from_weights:
                 ema_nimg = min(ema_nimg, self.images_seen * cfg.ema_rampup)
             beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
@@ -204,6 +213,13 @@ class Trainer:
             be.copy_(b)  # w_avg, constant noise, BN statistics: follow G
 
     def step(self) -> dict:
+        if self.g_from_weights and self.d_warmup_images < self.cfg.d_warmup_kimg * 1000:
+            stats = self.gan_step(train_g=False)  # G, G_ema frozen: nothing for the EMA or R1 to do
+            stats["d_warmup"] = 1.0
+            self.steps += 1
+            self.images_seen += self.cfg.batch
+            self.d_warmup_images += self.cfg.batch
+            return stats
         stats = self.gan_step()
         self.steps += 1
         if self.use_r1 and self.steps % self.cfg.r1_interval == 0:
@@ -230,6 +246,8 @@ class Trainer:
             "ada_p": float(self.augment.p),
             "ada": self.ada.state_dict() if self.ada else None,
             "dataset_key": self.ds.key,
+            "g_from_weights": self.g_from_weights,
+            "d_warmup_images": self.d_warmup_images,
         }
 
     def restore(self, tensors: dict, state: dict) -> None:
@@ -244,6 +262,8 @@ class Trainer:
         self.steps = int(state["steps"])
         self.cpu_seconds = float(state["cpu_seconds"])
         self.wall_seconds = float(state["wall_seconds"])
+        self.g_from_weights = bool(state.get("g_from_weights", False))  # runs before 2026-12-04: ramp-up, no warm-up
+        self.d_warmup_images = int(state.get("d_warmup_images", 0))
         self.sampler.epoch = int(state["sampler"]["epoch"])
         self.sampler._buf = list(state["sampler"]["buf"])
         if self.ada is not None and state.get("ada"):
@@ -266,6 +286,7 @@ class Trainer:
         if a != b or r_src > r_dst:
             raise CheckpointError(f"--init-from {weights}: its generator config {src.cfg} differs from this run's {self.G.cfg}")
         state = src.state_dict()
+        self.g_from_weights = True
         for m in (self.G, self.G_ema):
             keys = m.load_state_dict(state, strict=False)  # a tensor of another shape raises here
             if keys.unexpected_keys or (r_src == r_dst and keys.missing_keys):
