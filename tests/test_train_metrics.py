@@ -105,6 +105,18 @@ def test_metrics_of_a_run_or_one_of_its_exports_go_to_the_runs_file(tmp_path):
     assert E.run_metrics_file(tmp_path / "weights") is None  # a weights folder: the shared cache file
 
 
+def test_a_run_with_no_export_yet_is_nothing_to_measure(tmp_path, monkeypatch, capsys):
+    """A new run (config.json, no gema/ yet) is a run, not a broken snapshot; with nothing pending no
+    network is loaded (an evaluation loop polls its runs)."""
+    run = tmp_path / "00003-default"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    monkeypatch.setattr("birdanim.features.load_efficientnet_lite", lambda *a, **k: pytest.fail("loaded Lite2"))
+    assert E.main([str(run), "--n", "8"]) == 0
+    assert "no G_ema export to measure" in capsys.readouterr().out
+    assert E.run_metrics_file(run) == run / "metrics.jsonl"
+
+
 def _data(side: int = 32):
     from train.data import ImageDataset
 

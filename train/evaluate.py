@@ -279,10 +279,17 @@ def load_any_generator(path: Path, device):
     return G.to(device).eval().requires_grad_(False), {"images_seen": state["images_seen"], "cpu_hours": state["cpu_seconds"] / 3600}
 
 
+def is_run_dir(src: Path) -> bool:
+    """A training run folder (config.json, G_ema exports under gema/ once it has snapshotted), not a
+    weights or snapshot folder."""
+    return (src / "gema").is_dir() or ((src / "config.json").is_file() and not (src / "state.json").is_file()
+                                       and not (src / "model.safetensors").is_file())
+
+
 def run_metrics_file(src: Path) -> Path | None:
     """The metrics file of the run that `src` belongs to: RUN/metrics.jsonl for a run folder and for
     one of its G_ema exports (RUN/gema/N), where plot.py and pending_exports look; else None."""
-    if (src / "gema").is_dir():
+    if is_run_dir(src):
         return src / "metrics.jsonl"
     if src.parent.name == "gema" and (src.parent.parent / "config.json").is_file():
         return src.parent.parent / "metrics.jsonl"
@@ -313,6 +320,16 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.source is None and not args.real_roundtrip:
+        ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
+    out, sources = args.out, []
+    if args.source is not None:
+        src = args.source.expanduser()
+        out = out or run_metrics_file(src)
+        sources = pending_exports(src, out, args.every) if is_run_dir(src) else [src]
+        if not sources and not args.real_roundtrip:  # checked before loading any network (a watch loop calls this often)
+            print(f"{src}: no G_ema export to measure (all measured, or none written yet)", flush=True)
+            return 0
     set_cpu_threads(args.threads)
     device = pick_device(args.device)
     from birdanim.errors import DetectorUnavailableError
@@ -329,11 +346,7 @@ def main(argv=None) -> int:
     records = []
     if args.real_roundtrip:
         records += roundtrip_metrics(args.real_roundtrip, lite2, detector, args.n)
-    out = args.out
-    if args.source is not None:
-        src = args.source.expanduser()
-        out = out or run_metrics_file(src)
-        sources = pending_exports(src, out, args.every) if (src / "gema").is_dir() else [src]
+    if sources:
         for s in sources:
             try:
                 G, meta = load_any_generator(s, device)
@@ -354,8 +367,6 @@ def main(argv=None) -> int:
         for r in records[: len(args.real_roundtrip)]:
             _append(out or CACHE_DIR / "metrics.jsonl", {**r, "time": time.time()})
             print(json.dumps(r), flush=True)
-    if args.source is None and not args.real_roundtrip:
-        ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
     return 0
 
 
