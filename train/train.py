@@ -3,7 +3,7 @@
 examples:
   python train/train.py --preset tiny --max-images 64 --outdir /tmp/runs          # smoke run, seconds
   python train/train.py --preset default --dry-run                                 # print the resolved config
-  nohup nice -n 10 python train/train.py --preset default --resume latest &       # the long CPU run
+  nohup nice -n 10 python train/train.py --preset default --resume latest --init-from weights/ &  # the long CPU run (resume, or start from the shipped G)
   python train/train.py --preset default --init-from weights/                     # new machine: start from shipped G
   torchrun --nproc-per-node 4 train/train.py --preset default --batch 64           # several GPUs / processes
 
