@@ -125,7 +125,7 @@ def _data(side: int = 32):
 
 
 def test_export_gema_and_if_better(tmp_path, lite0):
-    cfg = make_config("tiny", {"export_gema": True})
+    cfg = make_config("tiny", {"export_gema": True, "d_equal_heads": True, "threads": 1})
     tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
     tr.step()
     run = tmp_path / "00000-tiny"
@@ -134,6 +134,8 @@ def test_export_gema_and_if_better(tmp_path, lite0):
     (run / "metrics.jsonl").write_text(json.dumps({"kimg": tr.images_seen / 1000, "fd_lite2": 50.0, "n": 16}) + "\n")
     written, meta = export(run, tmp_path / "w")
     assert written and meta["metrics"]["fd_lite2"] == 50.0 and meta["images_seen"] == 4
+    # the recipe beyond the preset's name: export_gema and threads are bookkeeping, d_equal_heads is not
+    assert meta["preset_overrides"] == {"d_equal_heads": True} and load_meta(tmp_path / "w")["preset_overrides"] == {"d_equal_heads": True}
     G = load_generator(tmp_path / "w")
     tensors, _ = load_snapshot(snapshot_of_run(run))
     ref = module_state(tensors, "G_ema")

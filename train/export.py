@@ -23,7 +23,7 @@ if __name__ == "__main__" and __package__ in (None, ""):
 
 from birdanim.checkpoint import CheckpointError, load_generator, load_meta, save_generator
 from train.networks import build_generator
-from train.presets import TrainConfig
+from train.presets import PRESETS, TrainConfig, make_config
 from train.snapshot import load_snapshot, module_state, snapshot_of_run
 
 METRIC_KEYS = ("fd_lite2", "kid_lite2", "precision_lite2", "recall_lite2", "bird_detect", "fid_inception", "n", "pixels")
@@ -39,6 +39,18 @@ def snapshot_metrics(run_dir: Path, images_seen: int) -> dict:
             if round(rec.get("kimg", -1) * 1000) == images_seen:
                 found = {k: rec[k] for k in METRIC_KEYS if k in rec}
     return found
+
+
+BOOKKEEPING = {"data", "threads", "snap_minutes", "snap_kimg", "log_seconds", "keep_snapshots", "export_gema", "grid_size", "kimg"}
+
+
+def preset_overrides(cfg: TrainConfig) -> dict:
+    """The recipe fields of a run's config that differ from its preset as this code defines it (bookkeeping left out), so
+    meta.json says exactly how the weights were trained (e.g. the default preset with d_equal_heads)."""
+    if cfg.preset not in PRESETS:
+        return {}
+    base = make_config(cfg.preset)
+    return {k: v for k, v in vars(cfg).items() if k not in BOOKKEEPING and getattr(base, k) != v}
 
 
 def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> tuple[bool, dict]:
@@ -70,6 +82,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         "run": run_dir.name,
         "snapshot": snap_name,
         "preset": cfg.preset,
+        "preset_overrides": preset_overrides(cfg),
         "discriminator": cfg.d if cfg.arch == "stylegan2" else "dcgan",
         "dataset": [Path(p).parent.name + "/" + Path(p).name for p in cfg.data],
         "dataset_key": state.get("dataset_key"),
