@@ -240,7 +240,7 @@ def test_equal_heads_weigh_each_scale_alike_in_the_losses(lite0):
     from train import loss as L
     from train.networks import build_discriminator
 
-    cfg = make_config("default", {"d_equal_heads": True})  # the real sizes: feat_res 128, heads end at 8x8
+    cfg = make_config("default")  # d_equal_heads on since 2026-12-04; the real sizes: feat_res 128, heads end at 8x8
     D = build_discriminator(cfg, lite0)
     sizes = [h.num_patches for h in D.heads]
     assert sizes == [25, 25, 25, 1]  # the deepest map is 4x4: one patch logit
@@ -254,6 +254,6 @@ def test_equal_heads_weigh_each_scale_alike_in_the_losses(lite0):
     assert torch.allclose(L.g_loss(x, "hinge"), -x.mean())  # unweighted: every patch alike, as before
     hinge = [(torch.relu(1 - c).mean() + torch.relu(1 + c).mean()) for c in x.split(sizes, 1)]
     assert torch.allclose(L.d_loss(x, x, "hinge", w), torch.stack(hinge).mean(), atol=1e-6)
-    assert build_discriminator(make_config("default"), lite0).patch_weights is None
+    assert build_discriminator(make_config("default", {"d_equal_heads": False}), lite0).patch_weights is None
     with pytest.raises(ValueError, match="d_equal_heads"):
         make_config("classic", {"d_equal_heads": True})
