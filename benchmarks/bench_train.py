@@ -3,6 +3,7 @@ and where the time goes (G forward/backward, augmentation, feature network, D he
 
     python benchmarks/bench_train.py                         # 128 and 256 px, projected and classic D
     python benchmarks/bench_train.py --res 256 --d projected --feat-res 128 160 --steps 4
+    python benchmarks/bench_train.py --res 128 256 --d projected --channel-base 2048 4096 8192   # wider G
 
 Uses random images (speed does not depend on content). The machine is shared: numbers vary +-30%;
 the reference line (a fixed 3x3 conv) measured in the same run shows how busy the CPU was.
@@ -83,9 +84,10 @@ def profile_step(tr: Trainer, timer: Timer) -> None:
     timed("optimisers", lambda: tr.opt_G.step())
 
 
-def bench(res: int, d: str, feat_res: int, batch: int, steps: int, feature_net) -> dict:
+def bench(res: int, d: str, feat_res: int, batch: int, steps: int, feature_net, channel_base: int = 2048) -> dict:
     preset = "default" if d == "projected" else "classic"
-    cfg = make_config(preset, {"resolution": res, "feat_res": feat_res, "batch": batch, "aug_p": 0.3})
+    cfg = make_config(preset, {"resolution": res, "feat_res": feat_res, "batch": batch, "aug_p": 0.3,
+                               "channel_base": channel_base})
     imgs = torch.randint(0, 256, (64, 3, res, res), dtype=torch.uint8)
     tr = Trainer(cfg, torch.device("cpu"), Dist(torch.device("cpu")), ImageDataset.from_tensor(imgs), feature_net)
     tr.step()  # warm-up (oneDNN primitive creation)
@@ -97,7 +99,9 @@ def bench(res: int, d: str, feat_res: int, batch: int, steps: int, feature_net) 
     for _ in range(max(1, steps // 2)):
         profile_step(tr, timer)
     total = sum(timer.t.values())
-    return {"img_s": batch / whole, "step_s": whole, "parts": {k: v / total for k, v in timer.t.items()}}
+    g_params = sum(p.numel() for p in tr.G.parameters())
+    return {"img_s": batch / whole, "step_s": whole, "g_mparams": g_params / 1e6,
+            "parts": {k: v / total for k, v in timer.t.items()}}
 
 
 def main() -> int:
@@ -105,6 +109,8 @@ def main() -> int:
     ap.add_argument("--res", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--d", nargs="+", default=["projected", "classic"], choices=["projected", "classic"])
     ap.add_argument("--feat-res", type=int, nargs="+", default=[128])
+    ap.add_argument("--channel-base", type=int, nargs="+", default=[2048],
+                    help="G widths to time (channels at r px = min(base / r, 256), at least 16; 2048 is the shipped G)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -116,13 +122,15 @@ def main() -> int:
 
     lite0 = load_efficientnet_lite(0)
     print(f"reference 3x3 conv before: {reference_gflops():.0f} GFLOP/s ({args.threads} threads)")
-    print(f"{'res':>4} {'D':>10} {'feat':>5} {'img/s':>7} {'s/step':>7}  where the time goes")
+    print(f"{'res':>4} {'G base':>6} {'G M':>5} {'D':>10} {'feat':>5} {'img/s':>7} {'s/step':>7}  where the time goes")
     for res in args.res:
-        for d in args.d:
-            for fr in args.feat_res if d == "projected" else [0]:
-                r = bench(res, d, fr or 128, args.batch, args.steps, lite0)
-                parts = ", ".join(f"{k} {v:.0%}" for k, v in sorted(r["parts"].items(), key=lambda kv: -kv[1]))
-                print(f"{res:>4} {d:>10} {fr or '-':>5} {r['img_s']:7.2f} {r['step_s']:7.2f}  {parts}", flush=True)
+        for cb in args.channel_base:
+            for d in args.d:
+                for fr in args.feat_res if d == "projected" else [0]:
+                    r = bench(res, d, fr or 128, args.batch, args.steps, lite0, cb)
+                    parts = ", ".join(f"{k} {v:.0%}" for k, v in sorted(r["parts"].items(), key=lambda kv: -kv[1]))
+                    print(f"{res:>4} {cb:>6} {r['g_mparams']:5.2f} {d:>10} {fr or '-':>5} {r['img_s']:7.2f} "
+                          f"{r['step_s']:7.2f}  {parts}", flush=True)
     print(f"reference 3x3 conv after: {reference_gflops():.0f} GFLOP/s")
     return 0
 
