@@ -284,11 +284,38 @@ def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):
         last.torgb.bias.zero_()
         z = torch.randn(2, small.z_dim)
         torch.testing.assert_close(big(z), upsample2x(small(z)), rtol=1e-5, atol=1e-5)
-    # a larger source, or one with other widths, is refused
+    # a larger source, or a wider one, is refused
     with pytest.raises(Exception, match="differs"):
         Trainer(make_config("tiny", {"resolution": 8}), CPU, Dist(CPU), _data(8), lite0).init_generator_from(str(tmp_path / "w16"))
     with pytest.raises(Exception, match="differs"):
-        Trainer(make_config("tiny", {"channel_base": 512}), CPU, Dist(CPU), _data(), lite0).init_generator_from(str(tmp_path / "w16"))
+        Trainer(make_config("tiny", {"channel_base": 128}), CPU, Dist(CPU), _data(), lite0).init_generator_from(str(tmp_path / "w16"))
+
+
+def test_init_from_narrower_generator_widens_it_and_keeps_its_images(tmp_path, lite0):
+    """A trained tiny generator loaded into one with twice the channels (channel_base 256 -> 512, so
+    8/16/32 -> 16/32/64 channels at 32/16/8 px) draws the same images; one training step then moves
+    the zero weights that connect the new channels to the old ones (they are not dead)."""
+    from birdanim.checkpoint import save_generator
+
+    src_tr = Trainer(make_config("tiny", {"seed": 3}), CPU, Dist(CPU), _data(), lite0)
+    src_tr.step()
+    src_tr.step()  # trained a little: biases, noise strengths and toRGB no longer at their init
+    src = src_tr.G_ema.eval()
+    save_generator(src, tmp_path / "w")  # fp32: the comparison below is exact up to float rounding
+    cfg = make_config("tiny", {"channel_base": 512, "d_warmup_kimg": 0.0})
+    tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    msg = tr.init_generator_from(str(tmp_path / "w"))
+    assert "channels" in msg and "32: 8 -> 16" in msg, msg
+    assert tr.G.synthesis.blocks[-1].conv1.weight.shape == (16, 16, 3, 3)
+    z = torch.randn(3, src.z_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(tr.G_ema.eval()(z), src(z), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(tr.G(z), src(z), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(tr.G(z, noise_mode="none"), src(z, noise_mode="none"), rtol=1e-4, atol=1e-5)
+    w = tr.G.synthesis.blocks[-1].conv1.weight
+    assert torch.count_nonzero(w[:8, 8:]) == 0 and torch.count_nonzero(w[8:]) > 0
+    tr.step()
+    assert torch.count_nonzero(tr.G.synthesis.blocks[-1].conv1.weight[:8, 8:]) > 0
 
 
 def test_embed_sees_generated_images_as_the_user_does():

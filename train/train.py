@@ -38,7 +38,7 @@ from birdanim.models import z_from_seeds
 from train import loss as L
 from train.augment import AdaController
 from train.data import BatchSampler, ImageDataset
-from train.networks import build_augment, build_discriminator, build_generator
+from train.networks import build_augment, build_discriminator, build_generator, growable, load_grown
 from train.presets import PRESETS, TrainConfig, make_config
 from train.snapshot import load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
 
@@ -274,26 +274,30 @@ class Trainer:
             torch.manual_seed(self.cfg.seed + 7919 * self.dd.rank + self.steps)
 
     def init_generator_from(self, weights: str) -> str:
-        """Start G and G_ema from exported weights of the same architecture, or grow a lower-resolution
-        generator: a source that differs only in `img_resolution` (smaller) gives every block it has
-        (same widths: channels depend on the resolution only) and the new finer blocks keep their
-        init. In the skip architecture the output is then upsample(source output) + the new blocks'
-        toRGB (small at init with rgb_init_gain 0.1, as in the projected presets): training at 128 px and
-        continuing at 256. Returns what was done, for the log."""
+        """Start G and G_ema from exported weights of the same architecture, or grow a smaller generator
+        into this run's (`train.networks.load_grown`): a lower resolution (its blocks loaded, the finer
+        ones fresh; in the skip architecture the output is then upsample(source output) + the new
+        blocks' toRGB, small at init with rgb_init_gain 0.1: train at 128 px, continue at 256) and/or
+        wider layers (`--channel-base` larger than the source's: the old channels loaded, the new ones
+        invisible to the output until training uses them). Both start exactly where the source is.
+        Returns what was done, for the log."""
         src = load_generator(weights, device=self.device)
-        a, b = dataclasses.asdict(src.cfg), dataclasses.asdict(self.G.cfg)
-        r_src, r_dst = a.pop("img_resolution"), b.pop("img_resolution")
-        if a != b or r_src > r_dst:
+        if not growable(src.cfg, self.G.cfg):
             raise CheckpointError(f"--init-from {weights}: its generator config {src.cfg} differs from this run's {self.G.cfg}")
         state = src.state_dict()
         self.g_from_weights = True
         for m in (self.G, self.G_ema):
-            keys = m.load_state_dict(state, strict=False)  # a tensor of another shape raises here
-            if keys.unexpected_keys or (r_src == r_dst and keys.missing_keys):
-                raise CheckpointError(f"--init-from {weights}: tensors {(keys.unexpected_keys or keys.missing_keys)[:3]} do not fit this run's generator")
-        if r_src == r_dst:
+            grown = load_grown(m, state)
+        if not grown:
             return f"G from {weights}"
-        return f"G grown from {weights} ({r_src} px -> {r_dst} px; {len(keys.missing_keys)} new tensors)"
+        what = []
+        if src.cfg.img_resolution != self.G.cfg.img_resolution:
+            what.append(f"{src.cfg.img_resolution} px -> {self.G.cfg.img_resolution} px")
+        res = [2**i for i in range(2, int(np.log2(src.cfg.img_resolution)) + 1)]
+        wider = [f"{r}: {src.cfg.channels(r)} -> {self.G.cfg.channels(r)}" for r in res if src.cfg.channels(r) != self.G.cfg.channels(r)]
+        if wider:
+            what.append("channels " + ", ".join(wider))
+        return f"G grown from {weights} ({'; '.join(what)}; {grown} new or widened tensors)"
 
     @torch.no_grad()
     def sample_grid(self, path: Path) -> None:
