@@ -343,3 +343,29 @@ def test_presets_default_is_the_recipe_of_the_shipped_weights():
     assert {**vars(pg), "preset": "default"} == vars(d)
     assert (v1.aug, v1.dlr, v1.d_end_res, v1.d_equal_heads, v1.d_warmup_kimg) == ("fixed", 0.0002, 4, False, 0.0)
     assert {**vars(f128), "preset": "default", "resolution": 256} == vars(d) and f128.feat_res == 128
+
+
+def test_history_file_keeps_a_runs_curve_from_scratch(tmp_path):
+    """--add-history copies a run's metric records (with label, date and lineage, without local paths)
+    once; history_curves counts them from scratch and leaves CPU-hours NaN where a record has none."""
+    from train.plot import add_history, history_curves, history_records, plot
+
+    run = tmp_path / "00003-default"
+    run.mkdir()
+    (run / "init_from.json").write_text(json.dumps({"source": "weights", "images_seen": 10000, "cpu_hours": 1.0}))
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"source": str(run / "gema" / str(k)), "kimg": k, "cpu_hours": k / 20, "n": 500,
+                                                           "fd_lite2": f, "time": 1.0}) + "\n" for k, f in ((4.0, 90.0), (2.0, 95.0))))
+    hist = tmp_path / "history.jsonl"
+    recs = history_records(run, "E: wide", "2026-12-05")
+    assert add_history(hist, recs) == 2 and add_history(hist, recs) == 0  # a second call adds nothing
+    line = json.loads(hist.read_text().splitlines()[0])
+    assert line["label"] == "E: wide" and line["lineage_kimg"] == 10.0 and "source" not in line and "time" not in line
+    with open(hist, "a") as f:  # a transcribed record without CPU-hours
+        f.write(json.dumps({"label": "A", "kimg": 1.0, "cpu_hours": None, "fd_lite2": 99.0, "lineage_kimg": 5.0}) + "\n")
+    curves = history_curves(hist)
+    k, h, m = curves["E: wide"]
+    assert k.tolist() == [12.0, 14.0] and m.tolist() == [95.0, 90.0] and np.allclose(h, [1.1, 1.2])
+    k, h, m = curves["A"]
+    assert k.tolist() == [6.0] and np.isnan(h[0])
+    plot([], tmp_path / "c.png", history=hist, bar=30)
+    assert (tmp_path / "c.png").stat().st_size > 1000

@@ -3,8 +3,12 @@
 examples:
   python train/plot.py ~/.cache/birdanim/runs/00000-default -o fd.png          # FD vs kimg and vs CPU-hours
   python train/plot.py RUN_A RUN_B RUN_C --table                               # DCGAN vs classic D vs projected D
+  python train/plot.py RUN --add-history weights/history.jsonl --label "E: ..."  # keep a run's metrics in the repo
+  python train/plot.py --history weights/history.jsonl -o weights/curve.png     # the model card's curve
 
-Reads RUN/log.jsonl (training speed) and RUN/metrics.jsonl (written by train/evaluate.py).
+Reads RUN/log.jsonl (training speed) and RUN/metrics.jsonl (written by train/evaluate.py). Run folders
+live outside the repo and are lost with the machine; a history file (JSONL, one metric record per line
+with the run's label and the lineage it started from) keeps their curves with the weights.
 """
 
 from __future__ import annotations
@@ -45,6 +49,41 @@ def curve(run: Path, metric: str = "fd_lite2", with_lineage: bool = False) -> tu
     k = np.array([r["kimg"] + k0 for r in recs])
     h = np.array([(r.get("cpu_hours") or np.nan) + h0 for r in recs])
     return k, h, np.array([r[metric] for r in recs])
+
+
+HISTORY_DROP = ("source", "time", "eval_seconds")  # local paths and bookkeeping, not metrics
+
+
+def history_records(run: Path, label: str, date: str) -> list[dict]:
+    """A run's metric records as history lines: each with the run's label, date and lineage."""
+    k0, h0 = lineage(run)
+    return [{"label": label, "run": run.name, "date": date, **{k: v for k, v in r.items() if k not in HISTORY_DROP},
+             "lineage_kimg": k0, "lineage_cpu_hours": h0} for r in read_jsonl(run / "metrics.jsonl")]
+
+
+def add_history(path: Path, records: list[dict]) -> int:
+    """Append the records not yet in the history file (same label, kimg and n); returns how many."""
+    seen = {(r["label"], r["kimg"], r.get("n")) for r in read_jsonl(path)}
+    new = [r for r in records if (r["label"], r["kimg"], r.get("n")) not in seen]
+    with open(path, "a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in new)
+    return len(new)
+
+
+def history_curves(path: Path, metric: str = "fd_lite2") -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """label -> (kimg, CPU-hours, metric) counted from scratch (lineage added), sorted by kimg; CPU-hours
+    NaN where the record has none."""
+    groups: dict[str, list[dict]] = {}
+    for r in read_jsonl(path):
+        if r.get(metric) is not None:
+            groups.setdefault(r["label"], []).append(r)
+    out = {}
+    for label, recs in groups.items():
+        recs.sort(key=lambda r: r["kimg"])
+        k = np.array([r["kimg"] + r.get("lineage_kimg", 0.0) for r in recs])
+        h = np.array([np.nan if r.get("cpu_hours") is None else r["cpu_hours"] + r.get("lineage_cpu_hours", 0.0) for r in recs])
+        out[label] = (k, h, np.array([r[metric] for r in recs]))
+    return out
 
 
 def speed(run: Path) -> dict:
@@ -94,22 +133,31 @@ def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...]
     return "\n".join(rows)
 
 
-def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bool = False) -> None:
+def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bool = False, history: Path | None = None,
+         bar: float | None = None) -> None:
+    """FD (or `metric`) against images seen and against CPU-hours, for each run and each curve of the
+    `history` file (always counted from scratch; points without CPU-hours appear on the left only)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for run in runs:
-        k, h, m = curve(run, metric, with_lineage)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    curves = list(history_curves(history, metric).items()) if history else []
+    curves += [(run_label(run), curve(run, metric, with_lineage)) for run in runs]
+    for label, (k, h, m) in curves:
         if len(m):
-            axes[0].plot(k, m, "o-", label=run_label(run))
-            axes[1].plot(h, m, "o-", label=run_label(run))
+            line = axes[0].plot(k, m, "o-", ms=4, label=label)[0]
+            ok = ~np.isnan(h)
+            if ok.any():
+                axes[1].plot(h[ok], m[ok], "o-", ms=4, color=line.get_color())
     since = ", from scratch (with the lineage of --init-from)" if with_lineage else ""
     axes[0].set_xlabel(f"thousands of images seen (kimg{since})")
     axes[1].set_xlabel(f"CPU-hours (process CPU time{since})")
     for ax in axes:
+        if bar is not None:
+            ax.axhline(bar, color="k", ls="--", lw=1)
+            ax.text(ax.get_xlim()[0], bar, f" target {bar:g}", va="bottom", fontsize=7)
         ax.set_ylabel(f"{metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
@@ -119,18 +167,33 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bo
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("runs", nargs="*", type=Path)
     ap.add_argument("-o", "--out", type=Path, default=None, help="PNG of the curves")
     ap.add_argument("--metric", default="fd_lite2", help="fd_lite2, kid_lite2, precision_lite2, recall_lite2, bird_detect")
     ap.add_argument("--table", action="store_true", help="print the comparison table (markdown)")
     ap.add_argument("--lineage", action="store_true", help="plot: count kimg and CPU-hours from scratch, adding those of the "
                     "weights a run started from (--init-from)")
+    ap.add_argument("--bar", type=float, default=None, help="plot: a dashed line at this value (a target)")
+    ap.add_argument("--history", type=Path, default=None, help="plot: also the curves of this history file (from scratch)")
+    ap.add_argument("--add-history", type=Path, default=None, metavar="FILE", help="append the runs' metric records to this history file")
+    ap.add_argument("--label", default=None, help="--add-history: the curve's name (one run per call)")
+    ap.add_argument("--date", default=None, help="--add-history: the run's date (default: today)")
     args = ap.parse_args(argv)
     runs = [r.expanduser() for r in args.runs]
+    if args.add_history:
+        if len(runs) != 1 or not args.label:
+            ap.error("--add-history takes one run and a --label")
+        import datetime
+
+        date = args.date or datetime.date.today().isoformat()
+        print(f"{add_history(args.add_history, history_records(runs[0], args.label, date))} records added to {args.add_history}")
+        return 0
+    if not runs and not args.history:
+        ap.error("give run folders or --history")
     if args.table or not args.out:
         print(table(runs, args.metric))
     if args.out:
-        plot(runs, args.out, args.metric, args.lineage)
+        plot(runs, args.out, args.metric, args.lineage or args.history is not None, args.history, args.bar)
         print(f"wrote {args.out}")
     return 0
 
