@@ -354,9 +354,9 @@ def test_history_file_keeps_a_runs_curve_from_scratch(tmp_path):
     run.mkdir()
     (run / "init_from.json").write_text(json.dumps({"source": "weights", "images_seen": 10000, "cpu_hours": 1.0}))
     (run / "metrics.jsonl").write_text("".join(json.dumps({"source": str(run / "gema" / str(k)), "kimg": k, "cpu_hours": k / 20, "n": 500,
-                                                           "fd_lite2": f, "time": 1.0}) + "\n" for k, f in ((4.0, 90.0), (2.0, 95.0))))
+                                                           "fd_lite2": f, "time": 1.0}) + "\n" for k, f in ((4.0, 90.0), (2.0, 95.0), (2.0, 95.0))))
     hist = tmp_path / "history.jsonl"
-    recs = history_records(run, "E: wide", "2026-12-05")
+    recs = history_records(run, "E: wide", "2026-12-05")  # the export at 2 kimg was measured twice
     assert add_history(hist, recs) == 2 and add_history(hist, recs) == 0  # a second call adds nothing
     line = json.loads(hist.read_text().splitlines()[0])
     assert line["label"] == "E: wide" and line["lineage_kimg"] == 10.0 and "source" not in line and "time" not in line

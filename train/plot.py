@@ -64,7 +64,12 @@ def history_records(run: Path, label: str, date: str) -> list[dict]:
 def add_history(path: Path, records: list[dict]) -> int:
     """Append the records not yet in the history file (same label, kimg and n); returns how many."""
     seen = {(r["label"], r["kimg"], r.get("n")) for r in read_jsonl(path)}
-    new = [r for r in records if (r["label"], r["kimg"], r.get("n")) not in seen]
+    new = []
+    for r in records:  # a run's metrics.jsonl can hold one export twice (two evaluation loops)
+        key = (r["label"], r["kimg"], r.get("n"))
+        if key not in seen:
+            seen.add(key)
+            new.append(r)
     with open(path, "a") as f:
         f.writelines(json.dumps(r) + "\n" for r in new)
     return len(new)
