@@ -5,7 +5,7 @@ import json
 import torch
 
 from birdanim.checkpoint import save_generator
-from train.probe_g import main, pairwise_spread, probe
+from train.probe_g import main, pairwise_spread, probe, red_share
 
 from tests._anim_tiny import tiny_generator
 
@@ -16,7 +16,8 @@ def test_block_rows_cover_every_ws_row_once_and_numbers_are_finite():
     rows = [tuple(b["rows"]) for b in r["layers"][:-1]]
     assert [b["resolution"] for b in r["layers"][:-1]] == [4, 8, 16, 32]
     assert rows[0][0] == 0 and rows[-1][1] == G.num_ws and all(a[1] == b[0] for a, b in zip(rows, rows[1:]))
-    flat = [v for part in ("w_spread", "samples", "finest_torgb") for v in r[part].values()]
+    flat = [v for part in ("w_spread", "finest_torgb") for v in r[part].values()]
+    flat += [r["samples"][k] for k in ("pixel", "layout")] + list(r["samples"]["red"].values())
     flat += [b[k] for b in r["layers"] for k in ("pixel_change", "layout_change")]
     assert all(torch.isfinite(torch.tensor(v)) for v in flat)
     assert r["samples"]["layout"] > 0 and r["layers"][-1]["pixel_change"] > 0
@@ -47,3 +48,15 @@ def test_command_line_reads_a_weights_folder(tmp_path, capsys):
     assert main([str(tmp_path / "w"), "--n", "8", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["layers"]) == 5
     assert main([str(tmp_path / "nothing"), "--n", "8"]) == 2
+
+
+def test_red_share_counts_strongly_red_pixels_and_the_images_holding_them():
+    grey = torch.zeros(1, 3, 10, 10)
+    red = grey.clone()
+    red[0, 0, :1, :5] = 1.0  # 5 of 100 pixels: R 255 against G = B 128 (a margin of 127)
+    faint = grey.clone()
+    faint[0, 0, :1, :5] = 0.5  # R 191: a margin of 63 < 70, not counted
+    r = red_share(torch.cat([grey, red, faint, red]))
+    assert abs(r["pixel_share"] - 0.1 / 4) < 1e-6  # (0 + 0.05 + 0 + 0.05) / 4
+    assert r["image_share"] == 0.5
+    assert red_share(grey) == {"pixel_share": 0.0, "image_share": 0.0}

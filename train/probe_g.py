@@ -16,8 +16,13 @@ Measurements on one generator (a weights folder or a G_ema export):
 - Finest toRGB share: in the skip architecture the image is upsample(image at R/2) + toRGB(R).
   The standard deviation of that last toRGB term, in full and low-passed (8x8 pooling), against the
   image's own: a last layer that carries the low frequencies paints the layout's colours itself.
+- Red pixels: the share of pixels that are strongly red (uint8 R > G + 70 and R > B + 70), over all
+  pixels and as the share of images with more than 0.2% of them; with --real, for test photos too.
+  A generator that draws red edges on most samples while fewer photos have red in them averages
+  its modes (the red of red birds spread thinly over all).
 
     python train/probe_g.py weights/ --n 64 --real
+    python train/probe_g.py weights/ --n 128 --real --real-n 512    # more photos for the red share
     python train/probe_g.py ~/.cache/birdanim/runs/00001-default/gema/000029648 --json
 """
 
@@ -106,14 +111,36 @@ def pairwise_spread(images: torch.Tensor) -> dict:
     return {"pixel": float(pixel), "layout": float(layout)}
 
 
-def real_spread(n: int) -> dict | None:
-    """pairwise_spread of the first n test photos of ../shared (None when they are not there)."""
+RED_MARGIN = 70  # uint8 levels by which red must exceed green and blue
+RED_IMAGE_SHARE = 0.002  # an image "has red" when more than this share of its pixels is
+
+
+def red_share(images: torch.Tensor) -> dict:
+    """Strongly red pixels of images [N, 3, H, W] in [-1, 1]: their share of all pixels, and the share of
+    images in which more than RED_IMAGE_SHARE of the pixels are."""
+    u8 = ((images.clamp(-1, 1) + 1) * 127.5).round()
+    r, g, b = u8[:, 0], u8[:, 1], u8[:, 2]
+    per_image = ((r > g + RED_MARGIN) & (r > b + RED_MARGIN)).float().mean(dim=(1, 2))
+    return {"pixel_share": float(per_image.mean()), "image_share": float((per_image > RED_IMAGE_SHARE).float().mean())}
+
+
+def real_images(n: int) -> torch.Tensor | None:
+    """The first n test photos of ../shared in [-1, 1] (None when they are not there)."""
     from train.data import DEFAULT_TEST_ZIPS, ImageDataset
 
     if not all(Path(z).is_file() for z in DEFAULT_TEST_ZIPS):
         return None
     ds = ImageDataset.from_zips(DEFAULT_TEST_ZIPS, 256, n)
-    return pairwise_spread(ds.batch(list(range(len(ds))), False, None, torch.device("cpu")).float())
+    return ds.batch(list(range(len(ds))), False, None, torch.device("cpu")).float()
+
+
+def real_spread(n: int, n_red: int | None = None) -> dict | None:
+    """pairwise_spread of the first n test photos of ../shared, and the red_share of the first n_red (default n);
+    None when the photos are not there."""
+    images = real_images(max(n, n_red or n))
+    if images is None:
+        return None
+    return {**pairwise_spread(images[:n]), "red": red_share(images[: n_red or n])}
 
 
 def probe(G, n: int = 64, seed: int = 0) -> dict:
@@ -121,7 +148,7 @@ def probe(G, n: int = 64, seed: int = 0) -> dict:
     G = G.eval()
     with torch.no_grad():
         samples = G.synthesis(G.mapping(torch.randn(n, G.z_dim, generator=gen)), noise_mode="const").clamp(-1, 1)
-    return {"w_spread": w_spread(G, max(n, 16) * 4, gen), "samples": pairwise_spread(samples),
+    return {"w_spread": w_spread(G, max(n, 16) * 4, gen), "samples": {**pairwise_spread(samples), "red": red_share(samples)},
             "layers": layer_sensitivity(G, n, gen), "finest_torgb": finest_torgb_share(G, n, gen)}
 
 
@@ -133,6 +160,9 @@ def print_report(r: dict) -> None:
         if r.get(name):
             what = "G's samples" if name == "samples" else "test photos"
             print(f"{what}, mean over all pairs: pixel difference {r[name]['pixel']:.3f}, layout (16x16) difference {r[name]['layout']:.3f}")
+            red = r[name]["red"]
+            print(f"{what}: strongly red pixels (R > G + {RED_MARGIN} and R > B + {RED_MARGIN}) {100 * red['pixel_share']:.2f}% of all, "
+                  f"in {100 * red['image_share']:.1f}% of the images (> {100 * RED_IMAGE_SHARE:.1f}% of their pixels)")
     print("a ws with the rows of one block taken from another ws (mean over n pairs):")
     print(f"{'block':>6} {'ws rows':>8} {'pixel change':>13} {'layout (16x16) change':>22}")
     for row in r["layers"]:
@@ -150,6 +180,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
     ap.add_argument("--real", action="store_true", help="also the pairwise spread of n test photos of ../shared (for scale)")
+    ap.add_argument("--real-n", type=int, default=None, help="test photos for the red share (default --n)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     set_cpu_threads(args.threads)
@@ -160,7 +191,7 @@ def main(argv=None) -> int:
         return 2
     r = probe(G, args.n, args.seed)
     if args.real:
-        r["real"] = real_spread(args.n)
+        r["real"] = real_spread(args.n, args.real_n)
         if r["real"] is None:
             print("note: the test photos of ../shared are not there; --real skipped", file=sys.stderr)
     if args.json:
