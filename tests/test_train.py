@@ -2,11 +2,13 @@
 interruption, presets resolve."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from birdanim.checkpoint import CheckpointError
 from train import snapshot as S
 from train.data import ImageDataset
 from train.presets import make_config
@@ -257,3 +259,18 @@ def test_equal_heads_weigh_each_scale_alike_in_the_losses(lite0):
     assert build_discriminator(make_config("default", {"d_equal_heads": False}), lite0).patch_weights is None
     with pytest.raises(ValueError, match="d_equal_heads"):
         make_config("classic", {"d_equal_heads": True})
+
+
+def test_resume_latest_is_the_run_that_trained_last_not_the_highest_numbered(tmp_path, lite0):
+    tr = _tiny_trainer(lite0)
+    tr.step()
+    old, new = tmp_path / "00000-tiny", tmp_path / "00001-tiny"
+    snap_old, snap_new = _save(tr, old), _save(tr, new)
+    os.utime(snap_new / S.STATE, (1_000_000, 1_000_000))  # run 1 last wrote a snapshot long ago...
+    assert S.resolve_resume("latest", tmp_path) == (old, snap_old)  # ...run 0 was resumed since: continue it
+    os.utime(snap_old / S.STATE, (1_000_000, 1_000_000))  # the same time: the higher number wins
+    assert S.resolve_resume("latest", tmp_path) == (new, snap_new)
+    (tmp_path / "00002-tiny").mkdir()  # a run without a snapshot is passed over
+    assert S.resolve_resume("latest", tmp_path) == (new, snap_new)
+    with pytest.raises(CheckpointError, match="no run with a complete snapshot"):
+        S.resolve_resume("latest", tmp_path / "00002-tiny")

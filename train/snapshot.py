@@ -194,16 +194,21 @@ def run_number(p: Path) -> int:
 
 
 def resolve_resume(spec: str, outdir: Path) -> tuple[Path, Path]:
-    """`--resume` value -> (run folder, snapshot folder). `latest` = newest run in outdir with a snapshot;
-    otherwise a run folder or a snapshot folder."""
+    """`--resume` value -> (run folder, snapshot folder). `latest` = the run in outdir whose snapshot was
+    written last (the run that was training most recently, not the highest-numbered one: an older run
+    resumed after newer experiments is the one to continue); otherwise a run folder or a snapshot folder."""
     if spec == "latest":
-        runs = sorted((p for p in Path(outdir).glob("*") if p.is_dir() and run_number(p) >= 0), key=run_number, reverse=True)
-        for run in runs:
+        found = []
+        for run in (p for p in Path(outdir).glob("*") if p.is_dir() and run_number(p) >= 0):
             try:
-                return run, snapshot_of_run(run)
+                snap = snapshot_of_run(run)
             except CheckpointError:
                 continue
-        raise CheckpointError(f"--resume latest: no run with a complete snapshot under {outdir}")
+            found.append(((snap / STATE).stat().st_mtime, run_number(run), run, snap))
+        if not found:
+            raise CheckpointError(f"--resume latest: no run with a complete snapshot under {outdir}")
+        _, _, run, snap = max(found, key=lambda f: f[:2])
+        return run, snap
     p = Path(spec).expanduser()
     if (p / STATE).is_file():
         return p.parent.parent, p

@@ -361,7 +361,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     )
     p.add_argument("--preset", default="default", choices=sorted(PRESETS))
     p.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR, help="parent of the numbered run folders")
-    p.add_argument("--resume", default=None, help="'latest' (newest run under --outdir), a run folder or a snapshot folder")
+    p.add_argument("--resume", default=None, help="'latest' (the run under --outdir whose snapshot was written last), a run folder or a snapshot folder")
     p.add_argument("--init-from", default=None, help="start G and G_ema from exported generator weights (e.g. weights/); "
                    "a lower-resolution source is grown (its blocks loaded, the finer ones new)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA if present)")
