@@ -6,8 +6,9 @@ examples:
   python train/evaluate.py ~/.cache/birdanim/runs/00000-default --n 500     # every G_ema export of a run not yet measured
   python train/evaluate.py --real-roundtrip 64 128 256                      # real photos at 64/128 px and back (for scale)
   python train/evaluate.py weights/ --n 200 --metrics fd kid                # quick, no detector
+  python train/evaluate.py weights/ --n 500 --psi 0.5 0.7 1.0               # what truncation does (the app's slider)
 
-FD/KID: N samples at psi=1 (noise const) vs the union of the test splits of ../shared/data/birds256 and
+FD/KID: N samples at psi=1 (noise const; --psi for truncated samples, recorded as "psi") vs the union of the test splits of ../shared/data/birds256 and
 birds256_more (never seen in training), both resized to 260x260 and embedded by the frozen ImageNet
 EfficientNet-Lite2 (1280-d global average pool). Not the Lite0 the projected D uses: a metric in D's
 own feature space would flatter the model. Real statistics are cached in ~/.cache/birdanim/stats/,
@@ -162,12 +163,12 @@ def real_features(net, zips=None, resolution: int = 256, roundtrip_side: int | N
     return feats
 
 
-def generate(G, n: int, batch: int, device, seed0: int = 0):
-    """Yields float [-1, 1] batches of n samples at psi=1, noise const, seeds seed0..seed0+n-1."""
+def generate(G, n: int, batch: int, device, seed0: int = 0, psi: float = 1.0):
+    """Yields float [-1, 1] batches of n samples at truncation psi (1: none), noise const, seeds seed0..seed0+n-1."""
     for i in range(0, n, batch):
         z = z_from_seeds(range(seed0 + i, seed0 + min(n, i + batch)), G.z_dim, device)
         with torch.no_grad():
-            yield G(z) if not hasattr(G, "mapping") else G(z, psi=1.0, noise_mode="const")
+            yield G(z) if not hasattr(G, "mapping") else G(z, psi=psi, noise_mode="const")
 
 
 # ---------------------------------------------------------------- detector
@@ -192,8 +193,9 @@ def has_bird(detector, images_uint8: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detector=None, batch: int = 16) -> dict:
-    """The metrics of `G` on n samples (seeds 0..n-1)."""
+def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detector=None, batch: int = 16,
+                       psi: float = 1.0) -> dict:
+    """The metrics of `G` on n samples (seeds 0..n-1) at truncation psi."""
     t0 = time.time()
     feats, birds = [], []
     need_feats = any(m in metrics for m in ("fd", "kid", "pr"))
@@ -201,13 +203,15 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
         from birdanim.features import load_efficientnet_lite
 
         lite2 = load_efficientnet_lite(2, device)
-    for x in generate(G, n, batch, device):
+    if psi != 1.0 and not hasattr(G, "mapping"):
+        raise ValueError("truncation (psi) needs a generator with a mapping network")
+    for x in generate(G, n, batch, device, psi=psi):
         u8 = tensor_to_uint8(x)  # what a user sees; both the features and the detector take it
         if need_feats:
             feats.append(embed(lite2, torch.from_numpy(u8).permute(0, 3, 1, 2)))
         if detector is not None and "detect" in metrics:
             birds.append(has_bird(detector, u8))
-    out = {"n": n, "pixels": PIXELS}
+    out = {"n": n, "pixels": PIXELS, **({"psi": psi} if psi != 1.0 else {})}
     if need_feats:
         fg = np.concatenate(feats)
         fr = real_features(lite2)
@@ -317,15 +321,23 @@ def main(argv=None) -> int:
     ap.add_argument("--real-roundtrip", type=int, nargs="*", default=None, metavar="SIDE", help="also measure real test photos at SIDE px and back")
     ap.add_argument("--detector", default=None, help=f"YOLO weights (default {SHARED_DETECTOR})")
     ap.add_argument("--inception-weights", default=None, help="local Inception weights for the standard FID (--metrics fid)")
+    ap.add_argument("--psi", type=float, nargs="+", default=[1.0],
+                    help="truncation of the samples, one record each (the quality bar is at 1; records at psi != 1 go "
+                         "to ~/.cache/birdanim/metrics.jsonl unless --out, so they stay out of a run's curve)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     if args.source is None and not args.real_roundtrip:
         ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
+    if any(not 0.0 <= p <= 2.0 for p in args.psi):
+        ap.error("--psi: each value must be in [0, 2]")
+    truncated = args.psi != [1.0]
     out, sources = args.out, []
     if args.source is not None:
         src = args.source.expanduser()
-        out = out or run_metrics_file(src)
+        if truncated and is_run_dir(src):
+            ap.error("--psi other than 1: give one export (RUN/gema/N) or a weights folder, not a run folder")
+        out = out or (None if truncated else run_metrics_file(src))
         sources = pending_exports(src, out, args.every) if is_run_dir(src) else [src]
         if not sources and not args.real_roundtrip:  # checked before loading any network (a watch loop calls this often)
             print(f"{src}: no G_ema export to measure (all measured, or none written yet)", flush=True)
@@ -353,16 +365,21 @@ def main(argv=None) -> int:
             except CheckpointError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
-            rec = {"source": str(s), "kimg": meta.get("images_seen", 0) / 1000, "cpu_hours": meta.get("cpu_hours")}
-            rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector))
-            if "fid" in args.metrics:
+            for psi in args.psi:
+                rec = {"source": str(s), "kimg": meta.get("images_seen", 0) / 1000, "cpu_hours": meta.get("cpu_hours")}
                 try:
-                    rec["fid_inception"] = inception_fid(G, args.n, device, args.inception_weights)
-                except RuntimeError as e:
-                    print(f"note: standard FID skipped: {e}", file=sys.stderr)
-            records.append(rec)
-            _append(out or CACHE_DIR / "metrics.jsonl", rec)
-            print(json.dumps(rec), flush=True)
+                    rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector, psi=psi))
+                except ValueError as e:
+                    print(f"error: {s}: {e}", file=sys.stderr)
+                    return 2
+                if "fid" in args.metrics and psi == 1.0:
+                    try:
+                        rec["fid_inception"] = inception_fid(G, args.n, device, args.inception_weights)
+                    except RuntimeError as e:
+                        print(f"note: standard FID skipped: {e}", file=sys.stderr)
+                records.append(rec)
+                _append(out or CACHE_DIR / "metrics.jsonl", rec)
+                print(json.dumps(rec), flush=True)
     if args.real_roundtrip:
         for r in records[: len(args.real_roundtrip)]:
             _append(out or CACHE_DIR / "metrics.jsonl", {**r, "time": time.time()})
