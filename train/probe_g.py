@@ -41,6 +41,7 @@ if __package__ in (None, ""):  # `python train/probe_g.py` from the repository r
 
 from birdanim.checkpoint import CheckpointError, load_generator  # noqa: E402
 from birdanim.device import set_cpu_threads  # noqa: E402
+from birdanim.imageops import tensor_to_uint8  # noqa: E402
 from birdanim.models.layers import upsample2x  # noqa: E402
 
 
@@ -118,8 +119,8 @@ RED_IMAGE_SHARE = 0.002  # an image "has red" when more than this share of its p
 def red_share(images: torch.Tensor) -> dict:
     """Strongly red pixels of images [N, 3, H, W] in [-1, 1]: their share of all pixels, and the share of
     images in which more than RED_IMAGE_SHARE of the pixels are."""
-    u8 = ((images.clamp(-1, 1) + 1) * 127.5).round()
-    r, g, b = u8[:, 0], u8[:, 1], u8[:, 2]
+    u8 = torch.from_numpy(tensor_to_uint8(images)).int()  # as a user sees them
+    r, g, b = u8[..., 0], u8[..., 1], u8[..., 2]
     per_image = ((r > g + RED_MARGIN) & (r > b + RED_MARGIN)).float().mean(dim=(1, 2))
     return {"pixel_share": float(per_image.mean()), "image_share": float((per_image > RED_IMAGE_SHARE).float().mean())}
 
