@@ -372,7 +372,7 @@ def test_history_file_keeps_a_runs_curve_from_scratch(tmp_path):
 
 
 @pytest.mark.slow
-def test_truncated_samples_are_measured_and_recorded_with_their_psi(monkeypatch, lite2):
+def test_truncated_or_other_samples_are_measured_and_recorded_with_their_psi_and_seed0(monkeypatch, lite2):
     torch.manual_seed(0)
     G = Trainer(make_config("tiny", {"d": "classic"}), CPU, Dist(CPU), _data(), None).G_ema
     real = np.random.RandomState(0).randn(64, 1280).astype(np.float32)
@@ -381,15 +381,19 @@ def test_truncated_samples_are_measured_and_recorded_with_their_psi(monkeypatch,
     none = E.evaluate_generator(G, 16, ["fd"], CPU, lite2, None, batch=8, psi=0.0)
     assert "psi" not in full and none["psi"] == 0.0
     assert none["fd_lite2"] != pytest.approx(full["fd_lite2"])  # psi reaches the generator
+    other = E.evaluate_generator(G, 16, ["fd"], CPU, lite2, None, batch=8, seed0=16)
+    assert other["seed0"] == 16 and other["fd_lite2"] != pytest.approx(full["fd_lite2"])  # other samples
     at_zero = torch.cat(list(E.generate(G, 4, 4, CPU, psi=0.0)))
     assert torch.allclose(at_zero, at_zero[:1].expand_as(at_zero), atol=1e-5)  # psi 0: every seed is w_avg's image
 
 
-def test_truncation_on_a_run_folder_is_refused(tmp_path):
+def test_truncation_or_other_seeds_on_a_run_folder_is_refused(tmp_path):
     run = tmp_path / "00000-pg"
     (run / "gema").mkdir(parents=True)
     (run / "config.json").write_text("{}")
     with pytest.raises(SystemExit):
         E.main([str(run), "--psi", "0.7"])
+    with pytest.raises(SystemExit):
+        E.main([str(run), "--seed0", "500"])
     with pytest.raises(SystemExit):
         E.main(["weights/", "--psi", "3"])

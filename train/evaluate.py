@@ -7,6 +7,7 @@ examples:
   python train/evaluate.py --real-roundtrip 64 128 256                      # real photos at 64/128 px and back (for scale)
   python train/evaluate.py weights/ --n 200 --metrics fd kid                # quick, no detector
   python train/evaluate.py weights/ --n 500 --psi 0.5 0.7 1.0               # what truncation does (the app's slider)
+  python train/evaluate.py weights/ --n 500 --seed0 500                     # other seeds: the metrics' sampling noise
 
 FD/KID: N samples at psi=1 (noise const; --psi for truncated samples, recorded as "psi") vs the union of the test splits of ../shared/data/birds256 and
 birds256_more (never seen in training), both resized to 260x260 and embedded by the frozen ImageNet
@@ -194,8 +195,8 @@ def has_bird(detector, images_uint8: np.ndarray) -> np.ndarray:
 
 
 def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detector=None, batch: int = 16,
-                       psi: float = 1.0) -> dict:
-    """The metrics of `G` on n samples (seeds 0..n-1) at truncation psi."""
+                       psi: float = 1.0, seed0: int = 0) -> dict:
+    """The metrics of `G` on n samples (seeds seed0..seed0+n-1) at truncation psi."""
     t0 = time.time()
     feats, birds = [], []
     need_feats = any(m in metrics for m in ("fd", "kid", "pr"))
@@ -205,13 +206,13 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
         lite2 = load_efficientnet_lite(2, device)
     if psi != 1.0 and not hasattr(G, "mapping"):
         raise ValueError("truncation (psi) needs a generator with a mapping network")
-    for x in generate(G, n, batch, device, psi=psi):
+    for x in generate(G, n, batch, device, seed0, psi):
         u8 = tensor_to_uint8(x)  # what a user sees; both the features and the detector take it
         if need_feats:
             feats.append(embed(lite2, torch.from_numpy(u8).permute(0, 3, 1, 2)))
         if detector is not None and "detect" in metrics:
             birds.append(has_bird(detector, u8))
-    out = {"n": n, "pixels": PIXELS, **({"psi": psi} if psi != 1.0 else {})}
+    out = {"n": n, "pixels": PIXELS, **({"psi": psi} if psi != 1.0 else {}), **({"seed0": seed0} if seed0 else {})}
     if need_feats:
         fg = np.concatenate(feats)
         fr = real_features(lite2)
@@ -324,6 +325,9 @@ def main(argv=None) -> int:
     ap.add_argument("--psi", type=float, nargs="+", default=[1.0],
                     help="truncation of the samples, one record each (the quality bar is at 1; records at psi != 1 go "
                          "to ~/.cache/birdanim/metrics.jsonl unless --out, so they stay out of a run's curve)")
+    ap.add_argument("--seed0", type=int, default=0,
+                    help="first seed (samples are seeds seed0..seed0+n-1); another seed0 measures the metrics' sampling "
+                         "noise (records at seed0 != 0 go to ~/.cache/birdanim/metrics.jsonl unless --out)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
@@ -331,13 +335,13 @@ def main(argv=None) -> int:
         ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
     if any(not 0.0 <= p <= 2.0 for p in args.psi):
         ap.error("--psi: each value must be in [0, 2]")
-    truncated = args.psi != [1.0]
+    nonstandard = args.psi != [1.0] or args.seed0 != 0  # not the standard samples: kept out of a run's curve
     out, sources = args.out, []
     if args.source is not None:
         src = args.source.expanduser()
-        if truncated and is_run_dir(src):
-            ap.error("--psi other than 1: give one export (RUN/gema/N) or a weights folder, not a run folder")
-        out = out or (None if truncated else run_metrics_file(src))
+        if nonstandard and is_run_dir(src):
+            ap.error("--psi other than 1 or --seed0: give one export (RUN/gema/N) or a weights folder, not a run folder")
+        out = out or (None if nonstandard else run_metrics_file(src))
         sources = pending_exports(src, out, args.every) if is_run_dir(src) else [src]
         if not sources and not args.real_roundtrip:  # checked before loading any network (a watch loop calls this often)
             print(f"{src}: no G_ema export to measure (all measured, or none written yet)", flush=True)
@@ -368,7 +372,7 @@ def main(argv=None) -> int:
             for psi in args.psi:
                 rec = {"source": str(s), "kimg": meta.get("images_seen", 0) / 1000, "cpu_hours": meta.get("cpu_hours")}
                 try:
-                    rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector, psi=psi))
+                    rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector, psi=psi, seed0=args.seed0))
                 except ValueError as e:
                     print(f"error: {s}: {e}", file=sys.stderr)
                     return 2
