@@ -108,6 +108,8 @@ class TrainConfig:
 _PROJECTED_FIXES = {"rgb_init_gain": 0.1, "dlr": 0.0002, "aug": "fixed", "aug_p": 0.5, "d_mbstd": 4}
 _PG = {**_PROJECTED_FIXES, "aug": "diffaug", "aug_p": 1.0, "d_end_res": 8, "d_separable": True, "dlr": 0.002, "batch": 16,
        "d_warmup_kimg": 1.0}
+# `default` (see its comment below); fast128 is the same at 128 px.
+_DEFAULT = {**_PG, "d_equal_heads": True, "batch": 64, "ema_kimg": 10.0}
 
 PRESETS: dict[str, dict] = {
     # The recipe of the shipped 256 px generator until 2026-12-01 (GeneratorConfig() defaults, projected D). With the bare
@@ -132,11 +134,11 @@ PRESETS: dict[str, dict] = {
     # Since 2026-12-05 also batch 64 (the Projected GAN batch; ~9 GB at 256 px) with a G EMA half-life of 10 kimg: over
     # its first 80 kimg from the shipped weights run G matched batch 16 (same images per CPU-hour and FD, steadier
     # bird-detect); kept going, it gave the weights of 2026-12-05 (n = 2000 FD 64.4 -> 63.6, recall 0.014 -> 0.168).
-    "default": {**_PG, "d_equal_heads": True, "batch": 64, "ema_kimg": 10.0},
+    "default": _DEFAULT,
     "pg": {**_PG, "d_equal_heads": True},  # default until 2026-12-05 (batch 16), under the name runs 00000-pg and 00002-pg had
     # The same at 128 px (4x fewer G pixels at the last block, ~1.6x the images per CPU-hour here, and
     # D sees every pixel the G draws); grow the result into 256 px with --init-from.
-    "fast128": {**_PG, "d_equal_heads": True, "batch": 64, "ema_kimg": 10.0, "resolution": 128, "feat_res": 128},
+    "fast128": {**_DEFAULT, "resolution": 128, "feat_res": 128},
     # The original project's D: residual, logistic loss, lazy R1.
     "classic": {"d": "classic", "loss": "logistic"},
     # DCGAN baseline (Radford et al.): 64 px, BCE, Adam 2e-4 (0.5, 0.999), no mixing, no EMA, no ADA.
