@@ -389,6 +389,30 @@ def test_truncated_or_other_samples_are_measured_and_recorded_with_their_psi_and
     assert torch.allclose(at_zero, at_zero[:1].expand_as(at_zero), atol=1e-5)  # psi 0: every seed is w_avg's image
 
 
+@pytest.mark.slow
+def test_side_compares_samples_and_photos_both_reduced_to_that_scale(monkeypatch, lite2):
+    torch.manual_seed(0)
+    G = Trainer(make_config("tiny", {"d": "classic"}), CPU, Dist(CPU), _data(), None).G_ema
+    real = {None: np.random.RandomState(0).randn(64, 1280).astype(np.float32),
+            8: np.random.RandomState(1).randn(64, 1280).astype(np.float32)}
+    asked = []
+    monkeypatch.setattr(E, "real_features", lambda net, roundtrip_side=None: asked.append(roundtrip_side) or real[roundtrip_side])
+    seen = []
+
+    class Detector:  # records what the detector is shown
+        def __call__(self, im):
+            seen.append(np.asarray(im))
+            return []
+
+    full = E.evaluate_generator(G, 8, ["fd", "detect"], CPU, lite2, Detector(), batch=8)
+    low = E.evaluate_generator(G, 8, ["fd", "detect"], CPU, lite2, Detector(), batch=8, side=8)
+    assert asked == [None, 8] and "side" not in full and low["side"] == 8
+    assert low["fd_lite2"] != pytest.approx(full["fd_lite2"])
+    sharp, blurred = np.stack(seen[:8]), np.stack(seen[8:])
+    expect = E.roundtrip(torch.from_numpy(sharp).permute(0, 3, 1, 2), 8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(blurred, expect) and not np.array_equal(blurred, sharp)
+
+
 def test_truncation_or_other_seeds_on_a_run_folder_is_refused(tmp_path):
     run = tmp_path / "00000-pg"
     (run / "gema").mkdir(parents=True)
@@ -397,5 +421,9 @@ def test_truncation_or_other_seeds_on_a_run_folder_is_refused(tmp_path):
         E.main([str(run), "--psi", "0.7"])
     with pytest.raises(SystemExit):
         E.main([str(run), "--seed0", "500"])
+    with pytest.raises(SystemExit):
+        E.main([str(run), "--side", "64"])
+    with pytest.raises(SystemExit):
+        E.main(["weights/", "--side", "4"])
     with pytest.raises(SystemExit):
         E.main(["weights/", "--psi", "3"])

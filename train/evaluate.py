@@ -8,6 +8,7 @@ examples:
   python train/evaluate.py weights/ --n 200 --metrics fd kid                # quick, no detector
   python train/evaluate.py weights/ --n 500 --psi 0.5 0.7 1.0               # what truncation does (the app's slider)
   python train/evaluate.py weights/ --n 500 --seed0 500                     # other seeds: the metrics' sampling noise
+  python train/evaluate.py weights/ --n 2000 --side 64 --real-roundtrip 256   # diagnosis: how far at 64 px only, and its floor
 
 FD/KID: N samples at psi=1 (noise const; --psi for truncated samples, recorded as "psi") vs the union of the test splits of ../shared/data/birds256 and
 birds256_more (never seen in training), both resized to 260x260 and embedded by the frozen ImageNet
@@ -195,8 +196,13 @@ def has_bird(detector, images_uint8: np.ndarray) -> np.ndarray:
 
 
 def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detector=None, batch: int = 16,
-                       psi: float = 1.0, seed0: int = 0) -> dict:
-    """The metrics of `G` on n samples (seeds seed0..seed0+n-1) at truncation psi."""
+                       psi: float = 1.0, seed0: int = 0, side: int | None = None) -> dict:
+    """The metrics of `G` on n samples (seeds seed0..seed0+n-1) at truncation psi.
+
+    side: compare at that scale only: the samples and the test photos both reduced to side x side
+    and back (`roundtrip`) before the features and the detector see them. Which scales a generator
+    is far from the photos at (layout and colour at 32-64 px, or detail above) is a diagnosis the
+    full-resolution numbers cannot give."""
     t0 = time.time()
     feats, birds = [], []
     need_feats = any(m in metrics for m in ("fd", "kid", "pr"))
@@ -208,14 +214,17 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
         raise ValueError("truncation (psi) needs a generator with a mapping network")
     for x in generate(G, n, batch, device, seed0, psi):
         u8 = tensor_to_uint8(x)  # what a user sees; both the features and the detector take it
+        if side:
+            u8 = roundtrip(torch.from_numpy(u8).permute(0, 3, 1, 2), side).permute(0, 2, 3, 1).numpy()
         if need_feats:
             feats.append(embed(lite2, torch.from_numpy(u8).permute(0, 3, 1, 2)))
         if detector is not None and "detect" in metrics:
             birds.append(has_bird(detector, u8))
-    out = {"n": n, "pixels": PIXELS, **({"psi": psi} if psi != 1.0 else {}), **({"seed0": seed0} if seed0 else {})}
+    out = {"n": n, "pixels": PIXELS, **({"psi": psi} if psi != 1.0 else {}), **({"seed0": seed0} if seed0 else {}),
+           **({"side": side} if side else {})}
     if need_feats:
         fg = np.concatenate(feats)
-        fr = real_features(lite2)
+        fr = real_features(lite2, roundtrip_side=side) if side else real_features(lite2)
         if "fd" in metrics:
             out["fd_lite2"] = frechet_distance(*stats(fg), *stats(fr))
         if "kid" in metrics:
@@ -246,22 +255,25 @@ def inception_fid(G, n: int, device, weights: str | None) -> float:
     return float(fid.compute())
 
 
-def roundtrip_metrics(sides: list[int], lite2, detector, n: int) -> list[dict]:
+def roundtrip_metrics(sides: list[int], lite2, detector, n: int, at_side: int | None = None) -> list[dict]:
     """The same metrics for n real *training* photos (distinct from the test set, like generated
     samples) reduced to `side` px and back, against the test set: a scale for the generator's numbers.
-    Side 256 (no reduction) gives the floor that n real samples reach."""
+    Side 256 (no reduction) gives the floor that n real samples reach. at_side: against the test set
+    reduced to that side and back, the photos reduced to min(side, at_side) (the floor of `--side`)."""
     from train.data import DEFAULT_TRAIN_ZIPS
 
     arr = decode_zips(DEFAULT_TRAIN_ZIPS, 256)
     idx = np.random.RandomState(0).choice(len(arr), min(n, len(arr)), replace=False)
     images = torch.from_numpy(arr[np.sort(idx)]).permute(0, 3, 1, 2).contiguous()
     del arr
-    fr = real_features(lite2)
+    fr = real_features(lite2, roundtrip_side=at_side) if at_side else real_features(lite2)
     out = []
     for side in sides:
+        side = min(side, at_side or side)
         x = images if side >= images.shape[-1] else roundtrip(images, side)
         f = embed(lite2, x, desc=f"train photos at {side} px")
-        rec = {"what": f"real train photos at {side} px and back", "n": len(f), "fd_lite2": frechet_distance(*stats(f), *stats(fr))}
+        rec = {"what": f"real train photos at {side} px and back", "n": len(f), "fd_lite2": frechet_distance(*stats(f), *stats(fr)),
+               **({"side": at_side} if at_side else {})}
         rec["kid_lite2"] = kid(f, fr, num_subsets=100, max_subset=min(1000, len(f)))
         rec["precision_lite2"], rec["recall_lite2"] = precision_recall(fr, f)
         if detector is not None:
@@ -328,6 +340,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed0", type=int, default=0,
                     help="first seed (samples are seeds seed0..seed0+n-1); another seed0 measures the metrics' sampling "
                          "noise (records at seed0 != 0 go to ~/.cache/birdanim/metrics.jsonl unless --out)")
+    ap.add_argument("--side", type=int, default=None, metavar="S",
+                    help="diagnosis: compare at S px only (samples, train photos and test photos all reduced to S px and "
+                         "back); recorded as \"side\", kept out of a run's curve like --psi")
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
@@ -335,12 +350,14 @@ def main(argv=None) -> int:
         ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
     if any(not 0.0 <= p <= 2.0 for p in args.psi):
         ap.error("--psi: each value must be in [0, 2]")
-    nonstandard = args.psi != [1.0] or args.seed0 != 0  # not the standard samples: kept out of a run's curve
+    if args.side is not None and not 8 <= args.side <= 256:
+        ap.error("--side: must be in [8, 256]")
+    nonstandard = args.psi != [1.0] or args.seed0 != 0 or args.side is not None  # not the standard metric: kept out of a run's curve
     out, sources = args.out, []
     if args.source is not None:
         src = args.source.expanduser()
         if nonstandard and is_run_dir(src):
-            ap.error("--psi other than 1 or --seed0: give one export (RUN/gema/N) or a weights folder, not a run folder")
+            ap.error("--psi other than 1, --seed0 or --side: give one export (RUN/gema/N) or a weights folder, not a run folder")
         out = out or (None if nonstandard else run_metrics_file(src))
         sources = pending_exports(src, out, args.every) if is_run_dir(src) else [src]
         if not sources and not args.real_roundtrip:  # checked before loading any network (a watch loop calls this often)
@@ -361,7 +378,7 @@ def main(argv=None) -> int:
             return 2
     records = []
     if args.real_roundtrip:
-        records += roundtrip_metrics(args.real_roundtrip, lite2, detector, args.n)
+        records += roundtrip_metrics(args.real_roundtrip, lite2, detector, args.n, args.side)
     if sources:
         for s in sources:
             try:
@@ -372,7 +389,7 @@ def main(argv=None) -> int:
             for psi in args.psi:
                 rec = {"source": str(s), "kimg": meta.get("images_seen", 0) / 1000, "cpu_hours": meta.get("cpu_hours")}
                 try:
-                    rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector, psi=psi, seed0=args.seed0))
+                    rec.update(evaluate_generator(G, args.n, args.metrics, device, lite2, detector, psi=psi, seed0=args.seed0, side=args.side))
                 except ValueError as e:
                     print(f"error: {s}: {e}", file=sys.stderr)
                     return 2
