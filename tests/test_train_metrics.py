@@ -67,6 +67,7 @@ def test_roundtrip_keeps_shape_and_blurs():
     assert y.shape == x.shape and y.dtype == torch.uint8
     assert (y.float() - x.float()).abs().mean() > 10  # detail is gone
     assert torch.equal(E.roundtrip(x, 64), x) or (E.roundtrip(x, 64).float() - x.float()).abs().max() <= 1
+    assert torch.equal(E.roundtrip(x, 16, chunk=1), y)  # chunking (for memory) changes nothing
 
 
 @pytest.fixture(scope="module")

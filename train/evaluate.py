@@ -130,13 +130,19 @@ def embed(net, images: torch.Tensor, batch: int = 32, desc: str | None = None) -
     return np.concatenate(out)
 
 
-def roundtrip(images: torch.Tensor, side: int) -> torch.Tensor:
-    """uint8 [N, 3, R, R] -> reduced to side x side (antialiased) and back up to R (bicubic), uint8."""
+def roundtrip(images: torch.Tensor, side: int, chunk: int = 64) -> torch.Tensor:
+    """uint8 [N, 3, R, R] -> reduced to side x side (antialiased) and back up to R (bicubic), uint8.
+
+    In chunks: the 4,144 test photos as float at 256 px would take 3.3 GB per copy (one such
+    evaluation beside two batch-64 trainings ran this machine out of memory)."""
     r = images.shape[-1]
-    x = images.float()
-    x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-    x = F.interpolate(x, size=(r, r), mode="bicubic", align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8)
+    out = torch.empty_like(images)
+    for i in range(0, len(images), chunk):
+        x = images[i : i + chunk].float()
+        x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(r, r), mode="bicubic", align_corners=False)
+        out[i : i + chunk] = x.round().clamp(0, 255).to(torch.uint8)
+    return out
 
 
 def real_test_images(zips=None, resolution: int = 256) -> tuple[torch.Tensor, str]:
