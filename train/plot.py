@@ -150,9 +150,11 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bo
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     curves = list(history_curves(history, metric).items()) if history else []
     curves += [(run_label(run), curve(run, metric, with_lineage)) for run in runs]
-    for label, (k, h, m) in curves:
+    # More than 10 curves would repeat the default colour cycle (two runs, one colour): tab20 then.
+    colours = plt.get_cmap("tab20").colors if len(curves) > 10 else [None] * len(curves)
+    for (label, (k, h, m)), colour in zip(curves, colours):
         if len(m):
-            line = axes[0].plot(k, m, "o-", ms=4, label=label)[0]
+            line = axes[0].plot(k, m, "o-", ms=4, label=label, color=colour)[0]
             ok = ~np.isnan(h)
             if ok.any():
                 axes[1].plot(h[ok], m[ok], "o-", ms=4, color=line.get_color())
