@@ -427,4 +427,6 @@ def test_truncation_or_other_seeds_on_a_run_folder_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         E.main(["weights/", "--side", "4"])
     with pytest.raises(SystemExit):
+        E.main(["weights/", "--side", "256"])
+    with pytest.raises(SystemExit):
         E.main(["weights/", "--psi", "3"])

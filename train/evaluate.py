@@ -356,8 +356,8 @@ def main(argv=None) -> int:
         ap.error("give a SOURCE to evaluate and/or --real-roundtrip")
     if any(not 0.0 <= p <= 2.0 for p in args.psi):
         ap.error("--psi: each value must be in [0, 2]")
-    if args.side is not None and not 8 <= args.side <= 256:
-        ap.error("--side: must be in [8, 256]")
+    if args.side is not None and not 8 <= args.side < 256:
+        ap.error("--side: must be in [8, 255] (no --side is the comparison at 256 px)")
     nonstandard = args.psi != [1.0] or args.seed0 != 0 or args.side is not None  # not the standard metric: kept out of a run's curve
     out, sources = args.out, []
     if args.source is not None:
