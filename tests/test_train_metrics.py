@@ -89,7 +89,7 @@ def test_evaluate_tiny_generator(monkeypatch, lite2):
     torch.manual_seed(0)
     G = Trainer(make_config("tiny", {"d": "classic"}), CPU, Dist(CPU), _data(), None).G_ema
     real = np.random.RandomState(0).randn(64, 1280).astype(np.float32)
-    monkeypatch.setattr(E, "real_features", lambda net: real)  # no 4k-image test set in a unit test
+    monkeypatch.setattr(E, "real_features", lambda net, roundtrip_side=None: real)  # no 4k-image test set in a unit test
     rec = E.evaluate_generator(G, 16, ["fd", "kid"], CPU, lite2, None, batch=8)
     assert rec["n"] == 16 and rec["pixels"] == "uint8" and np.isfinite(rec["fd_lite2"]) and rec["fd_lite2"] > 0 and np.isfinite(rec["kid_lite2"])
     # Deterministic: seeds 0..n-1, constant noise.
@@ -379,7 +379,7 @@ def test_truncated_or_other_samples_are_measured_and_recorded_with_their_psi_and
     torch.manual_seed(0)
     G = Trainer(make_config("tiny", {"d": "classic"}), CPU, Dist(CPU), _data(), None).G_ema
     real = np.random.RandomState(0).randn(64, 1280).astype(np.float32)
-    monkeypatch.setattr(E, "real_features", lambda net: real)
+    monkeypatch.setattr(E, "real_features", lambda net, roundtrip_side=None: real)
     full = E.evaluate_generator(G, 16, ["fd"], CPU, lite2, None, batch=8)
     none = E.evaluate_generator(G, 16, ["fd"], CPU, lite2, None, batch=8, psi=0.0)
     assert "psi" not in full and none["psi"] == 0.0

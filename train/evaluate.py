@@ -230,7 +230,7 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
            **({"side": side} if side else {})}
     if need_feats:
         fg = np.concatenate(feats)
-        fr = real_features(lite2, roundtrip_side=side) if side else real_features(lite2)
+        fr = real_features(lite2, roundtrip_side=side)
         if "fd" in metrics:
             out["fd_lite2"] = frechet_distance(*stats(fg), *stats(fr))
         if "kid" in metrics:
@@ -272,7 +272,7 @@ def roundtrip_metrics(sides: list[int], lite2, detector, n: int, at_side: int | 
     idx = np.random.RandomState(0).choice(len(arr), min(n, len(arr)), replace=False)
     images = torch.from_numpy(arr[np.sort(idx)]).permute(0, 3, 1, 2).contiguous()
     del arr
-    fr = real_features(lite2, roundtrip_side=at_side) if at_side else real_features(lite2)
+    fr = real_features(lite2, roundtrip_side=at_side)
     out = []
     for side in sides:
         side = min(side, at_side or side)
