@@ -43,9 +43,9 @@ PREVIEW_EVERY = 0.5  # seconds between preview frames sent to the browser while 
 MAX_SIM_SEEDS = 16  # similarity matrix: N birds, N^2 cells
 MAX_MIX_SEEDS = 8  # style-mixing grid: at most 8 x 8 renders
 MAX_GALLERY = 16
-# Truncation the sliders start at: for the shipped weights (141 kimg), psi 0.6 is within 0.8 FD of the lowest (0.7)
-# with more samples with a detected bird (n = 2000: FD 46.8 vs 46.0, bird-detect 0.57 vs 0.54; 57.1 / 0.46 at psi 1;
-# model card, "Truncation").
+# Truncation the sliders start at: for the shipped weights (212 kimg), psi 0.6 is 1.8 FD above 0.7 with more samples
+# with a detected bird (n = 2000: FD 41.0 vs 39.2, bird-detect 0.76 vs 0.72; 46.9 / 0.59 at psi 1; model card,
+# "Truncation").
 DEFAULT_PSI = 0.6
 STAGES = {
     "detect": "Finding the bird",
