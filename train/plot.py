@@ -150,8 +150,10 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bo
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     curves = list(history_curves(history, metric).items()) if history else []
     curves += [(run_label(run), curve(run, metric, with_lineage)) for run in runs]
-    # More than 10 curves would repeat the default colour cycle (two runs, one colour): tab20 then.
-    colours = plt.get_cmap("tab20").colors if len(curves) > 10 else [None] * len(curves)
+    # More than 10 curves would repeat the default colour cycle (two runs, one colour): tab20 then (cycled past 20, so
+    # zip never drops a curve).
+    tab20 = plt.get_cmap("tab20").colors
+    colours = [tab20[i % len(tab20)] if len(curves) > 10 else None for i in range(len(curves))]
     for (label, (k, h, m)), colour in zip(curves, colours):
         if len(m):
             line = axes[0].plot(k, m, "o-", ms=4, label=label, color=colour)[0]
