@@ -135,9 +135,10 @@ PRESETS: dict[str, dict] = {
     # its first 80 kimg from the shipped weights run G matched batch 16 (same images per CPU-hour and FD, steadier
     # bird-detect); kept going, it gave three weights of 2026-12-05 (n = 2000 FD 64.4 -> 63.6 at 94 kimg -> 57.1 at 141
     # -> 46.9 at 212). From its 159 kimg snapshot, G and D lr 4e-3 (run J) fell faster than 2e-3 (43.7 at 195 kimg against
-    # 47.4 at 199; 42.3 at 216, the fourth weights) but narrowed (recall 0.09 -> 0.04), and 8e-3 from J's 200 kimg was
-    # worse (48.1, recall 0.01); after J turned (45.7 at 232), back at 2e-3 from there gave 41.9 at 248, 43.5 at 255 (run M): 4e-3 as a
-    # phase, then 2e-3. Late-stage runs only, so the preset keeps 2e-3 until a from-scratch comparison.
+    # 47.4 at 199; 42.3 at 216, the fourth weights) but narrowed (recall 0.09 -> 0.04), and 8e-3 from J's 200 kimg
+    # was worse (48.1, recall 0.01); after J turned (45.7 at 232), back at 2e-3 from there gave 41.9 at 248 and 43.5
+    # at 255 (run M): 4e-3 as a phase, then 2e-3. Late-stage runs only, so the preset keeps 2e-3 until a from-scratch
+    # comparison.
     "default": _DEFAULT,
     "pg": {**_PG, "d_equal_heads": True},  # default until 2026-12-05 (batch 16), under the name runs 00000-pg and 00002-pg had
     # The same at 128 px (4x fewer G pixels at the last block, ~1.6x the images per CPU-hour here, and
