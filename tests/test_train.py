@@ -274,3 +274,54 @@ def test_resume_latest_is_the_run_that_trained_last_not_the_highest_numbered(tmp
     assert S.resolve_resume("latest", tmp_path) == (new, snap_new)
     with pytest.raises(CheckpointError, match="no run with a complete snapshot"):
         S.resolve_resume("latest", tmp_path / "00002-tiny")
+
+
+def _zip(path: Path, n: int = 8, side: int = 32) -> Path:
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.fromarray(rng.randint(0, 256, (side, side, 3), dtype=np.uint8)).save(buf, "PNG")
+            z.writestr(f"{i:03d}.png", buf.getvalue())
+    return path
+
+
+def test_branch_from_a_snapshot_is_a_new_run_that_carries_on_and_records_where_it_came_from(tmp_path, monkeypatch):
+    """--branch-from copies a snapshot into a new run folder (the source untouched), continues it under the
+    given overrides (images seen carry on), and BRANCH.json records the source; export.py turns the chain of
+    branches into meta.json's branched_from, nearest first."""
+    from train.export import export
+
+    monkeypatch.setattr("train.data.CACHE_DIR", tmp_path / "cache")
+    data = _zip(tmp_path / "d.zip")
+    common = ["--preset", "tiny", "--disc", "classic", "--loss", "logistic", "--data", str(data), "--outdir", str(tmp_path),
+              "--no-progress", "--threads", "1"]
+    assert main(common + ["--kimg", "0.008"]) == 0
+    src = tmp_path / "00000-tiny"
+    src_snap = S.snapshot_of_run(src)
+    (src / "init_from.json").write_text(json.dumps({"source": "weights/", "images_seen": 100, "cpu_hours": 1.0}))
+    before = sorted(p.name for p in src.rglob("*"))
+    assert main(common + ["--branch-from", str(src_snap), "--glr", "0.004", "--kimg", "0.016"]) == 0
+    assert sorted(p.name for p in src.rglob("*")) == before  # the source run is left as it was
+    branch = tmp_path / "00001-tiny-glr0.004"  # named after what it changes (kimg is bookkeeping)
+    rec = json.loads((branch / S.BRANCH).read_text())
+    assert rec["branched_from"] == f"00000-tiny/snapshots/{src_snap.name}" and rec["changed"]["glr"][1] == 0.004
+    _, state = S.load_snapshot(S.snapshot_of_run(branch))
+    assert state["images_seen"] == 16 and state["config"]["glr"] == 0.004  # 8 images from the source + 8 of its own
+    assert json.loads((branch / "init_from.json").read_text())["images_seen"] == 100  # the lineage goes along
+    assert json.loads((branch / "resumes.jsonl").read_text().splitlines()[0])["kimg"] == 0.008
+    # a branch of the branch: the chain, nearest first; export writes it into meta.json with the lineage totals
+    assert main(common + ["--branch-from", str(branch), "--dlr", "0.001", "--kimg", "0.024"]) == 0
+    _, meta = export(tmp_path / "00002-tiny-dlr0.001", tmp_path / "w")
+    assert [c["branched_from"] for c in meta["branched_from"]] == [f"00001-tiny-glr0.004/snapshots/snapshot-{16:09d}",
+                                                                     f"00000-tiny/snapshots/{src_snap.name}"]
+    assert meta["images_seen"] == 24 and meta["total_images_seen"] == 124
+    assert "branched_from" not in export(src, tmp_path / "w0")[1]
+    # --branch-from is a new run from a snapshot: not together with --resume or --init-from
+    assert main(common + ["--branch-from", str(src_snap), "--resume", "latest"]) == 2

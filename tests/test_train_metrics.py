@@ -430,3 +430,46 @@ def test_truncation_or_other_seeds_on_a_run_folder_is_refused(tmp_path):
         E.main(["weights/", "--side", "256"])
     with pytest.raises(SystemExit):
         E.main(["weights/", "--psi", "3"])
+
+
+def test_export_keeps_each_n_and_if_better_compares_at_the_largest_n_both_have(tmp_path, lite0):
+    """The evaluation loop's n = 500 goes to "metrics", a closer look at n = 2,000 to "metrics_n2000"; truncated
+    samples or other seeds are not the metric; --if-better decides at the largest n both weights have."""
+    cfg = make_config("tiny", {"export_gema": True, "threads": 1})
+    tr = Trainer(cfg, CPU, Dist(CPU), _data(), lite0)
+    tr.step()
+    run = tmp_path / "00000-tiny"
+    run.mkdir()
+    snapshot(tr, cfg, run)
+    kimg = tr.images_seen / 1000
+    lines = [{"kimg": kimg, "fd_lite2": 50.0, "n": 500, "pixels": "uint8"}, {"kimg": kimg, "fd_lite2": 40.0, "n": 2000, "pixels": "uint8"},
+             {"kimg": kimg, "fd_lite2": 30.0, "n": 2000, "pixels": "uint8", "psi": 0.7}, {"kimg": kimg + 1, "fd_lite2": 1.0, "n": 2000}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    _, meta = export(run, tmp_path / "w")
+    assert meta["metrics"]["fd_lite2"] == 50.0 and meta["metrics_n2000"]["fd_lite2"] == 40.0
+    assert load_meta(tmp_path / "w")["metrics_n2000"]["n"] == 2000
+    # a candidate worse at n = 500 but better at n = 2,000 wins: 2,000 is what both have and the steadier number
+    lines = [{**lines[0], "fd_lite2": 55.0}, {**lines[1], "fd_lite2": 39.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert export(run, tmp_path / "w", if_better=True)[0] is True
+    (run / "metrics.jsonl").write_text(json.dumps({**lines[0], "fd_lite2": 10.0}) + "\n")  # n = 500 only: compared there
+    assert export(run, tmp_path / "w", if_better=True)[0] is True
+    assert load_meta(tmp_path / "w")["metrics"]["fd_lite2"] == 10.0 and "metrics_n2000" not in load_meta(tmp_path / "w")
+
+
+def test_pending_exports_and_curves_keep_each_n_apart(tmp_path):
+    """An export measured at n = 2,000 by hand is still due for the loop's n = 500; the curves are drawn at one n."""
+    from train import plot
+
+    run = tmp_path / "00000-default"
+    for k in ("000001000", "000002000"):
+        (run / "gema" / k).mkdir(parents=True)
+    recs = [{"source": str(run / "gema" / "000001000"), "kimg": 1.0, "n": 2000, "fd_lite2": 40.0, "cpu_hours": 0.1},
+            {"source": str(run / "gema" / "000002000"), "kimg": 2.0, "n": 500, "fd_lite2": 55.0, "cpu_hours": 0.2}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert E.pending_exports(run, run / "metrics.jsonl", 1, 500) == [run / "gema" / "000001000"]
+    assert E.pending_exports(run, run / "metrics.jsonl", 1, 2000) == [run / "gema" / "000002000"]
+    assert plot.curve(run)[2].tolist() == [55.0] and plot.curve(run, n=2000)[2].tolist() == [40.0]
+    hist = tmp_path / "h.jsonl"
+    plot.add_history(hist, plot.history_records(run, "A", "2026-12-05"))
+    assert plot.history_curves(hist)["A"][2].tolist() == [55.0] and plot.history_curves(hist, n=2000)["A"][2].tolist() == [40.0]

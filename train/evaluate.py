@@ -4,6 +4,7 @@ and (when its weights are available) the standard Inception FID through a mainta
 examples:
   python train/evaluate.py weights/ --n 2000                                # the issue-4 numbers
   python train/evaluate.py ~/.cache/birdanim/runs/00000-default --n 500     # every G_ema export of a run not yet measured
+  python train/evaluate.py RUN/gema/000248448 --n 2000 --threads 1          # a closer look at one export (export.py picks it up)
   python train/evaluate.py --real-roundtrip 64 128 256                      # real photos at 64/128 px and back (for scale)
   python train/evaluate.py weights/ --n 200 --metrics fd kid                # quick, no detector
   python train/evaluate.py weights/ --n 500 --psi 0.5 0.7 1.0               # what truncation does (the app's slider)
@@ -319,11 +320,13 @@ def run_metrics_file(src: Path) -> Path | None:
     return None
 
 
-def pending_exports(run_dir: Path, out: Path, every: int) -> list[Path]:
-    """G_ema exports of a run not yet in its metrics file (every `every`-th, plus the newest)."""
+def pending_exports(run_dir: Path, out: Path, every: int, n: int) -> list[Path]:
+    """G_ema exports of a run not yet measured at n samples in its metrics file (every `every`-th, plus the
+    newest): an export measured at n = 2,000 by hand is still due for the loop's n = 500, and the other way round."""
     done = set()
     if out.is_file():
-        done = {json.loads(line).get("source") for line in out.read_text().splitlines() if line.strip()}
+        recs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        done = {r.get("source") for r in recs if r.get("n") == n}
     exports = sorted((run_dir / "gema").glob("[0-9]*"))
     chosen = exports[::every] + exports[-1:]
     return [p for p in dict.fromkeys(chosen) if str(p) not in done]
@@ -365,7 +368,7 @@ def main(argv=None) -> int:
         if nonstandard and is_run_dir(src):
             ap.error("--psi other than 1, --seed0 or --side: give one export (RUN/gema/N) or a weights folder, not a run folder")
         out = out or (None if nonstandard else run_metrics_file(src))
-        sources = pending_exports(src, out, args.every) if is_run_dir(src) else [src]
+        sources = pending_exports(src, out, args.every, args.n) if is_run_dir(src) else [src]
         if not sources and not args.real_roundtrip:  # checked before loading any network (a watch loop calls this often)
             print(f"{src}: no G_ema export to measure (all measured, or none written yet)", flush=True)
             return 0

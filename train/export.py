@@ -7,8 +7,11 @@ examples:
   python train/export.py RUN/gema/000004776 -o weights/ --if-better                  # an older G_ema export
 
 --if-better compares FDs measured the same way only: the same n and the same pixels (uint8).
-meta.json records images seen, CPU-hours, the run, the dataset and the metrics measured for that
-snapshot (RUN/metrics.jsonl, matched by images seen), so the model card can be written from it.
+meta.json records images seen, CPU-hours, the run, the dataset, the snapshots the run branched from
+(train.py --branch-from) and the metrics measured for that snapshot (RUN/metrics.jsonl, matched by
+images seen: "metrics" at the evaluation loop's n, "metrics_n2000" from
+`train/evaluate.py RUN/gema/N --n 2000`), so the model card can be written from it.
+--if-better compares at the largest n both have.
 """
 
 from __future__ import annotations
@@ -23,25 +26,36 @@ if __name__ == "__main__" and __package__ in (None, ""):
 
 from birdanim.checkpoint import CheckpointError, load_generator, load_meta, save_generator
 from train.networks import build_generator
-from train.presets import PRESETS, TrainConfig, make_config
-from train.snapshot import load_snapshot, module_state, snapshot_of_run
+from train.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
+from train.snapshot import branch_chain, load_snapshot, module_state, snapshot_of_run
 
 METRIC_KEYS = ("fd_lite2", "kid_lite2", "precision_lite2", "recall_lite2", "bird_detect", "fid_inception", "n", "pixels")
 
 
-def snapshot_metrics(run_dir: Path, images_seen: int) -> dict:
-    """Metrics recorded in RUN/metrics.jsonl for the G_ema export at `images_seen` (latest line wins)."""
+def snapshot_metrics(run_dir: Path, images_seen: int) -> dict[int, dict]:
+    """Metrics recorded in RUN/metrics.jsonl for the G_ema export at `images_seen`, by number of samples
+    (the evaluation loop's n = 500, a closer look's n = 2,000; the latest line of each n wins). Records of
+    truncated samples, other seeds or another scale (--psi, --seed0, --side) are not the metric: left out."""
     path = run_dir / "metrics.jsonl"
-    found = {}
+    found: dict[int, dict] = {}
     if path.is_file():
         for line in path.read_text().splitlines():
             rec = json.loads(line)
-            if round(rec.get("kimg", -1) * 1000) == images_seen:
-                found = {k: rec[k] for k in METRIC_KEYS if k in rec}
+            if round(rec.get("kimg", -1) * 1000) == images_seen and not {"psi", "seed0", "side"} & rec.keys():
+                found[int(rec.get("n") or 0)] = {k: rec[k] for k in METRIC_KEYS if k in rec}
     return found
 
 
-BOOKKEEPING = {"data", "threads", "snap_minutes", "snap_kimg", "log_seconds", "keep_snapshots", "export_gema", "grid_size", "kimg"}
+def metrics_fields(by_n: dict[int, dict]) -> dict:
+    """meta.json fields: "metrics" at the smallest n measured (the routine curve's), "metrics_nN" at each larger N."""
+    ns = sorted(by_n)
+    return {"metrics": by_n[ns[0]] if ns else {}, **{f"metrics_n{n}": by_n[n] for n in ns[1:]}}
+
+
+def fd_by_n(meta: dict) -> dict[int, dict]:
+    """{n: metrics record} of every FD a meta.json holds ("metrics" and "metrics_nN")."""
+    recs = [v for k, v in meta.items() if k == "metrics" or k.startswith("metrics_n")]
+    return {int(r.get("n") or 0): r for r in recs if isinstance(r, dict) and r.get("fd_lite2") is not None}
 
 
 def preset_overrides(cfg: TrainConfig) -> dict:
@@ -73,7 +87,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         G = build_generator(cfg)
         G.load_state_dict(module_state(tensors, "G_ema"))
         snap_name = snap.name
-    metrics = snapshot_metrics(run_dir, state["images_seen"])
+    by_n = snapshot_metrics(run_dir, state["images_seen"])
     meta = {
         "images_seen": state["images_seen"],
         "kimg": state["images_seen"] / 1000,
@@ -87,8 +101,11 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         "dataset": [Path(p).parent.name + "/" + Path(p).name for p in cfg.data],
         "dataset_key": state.get("dataset_key"),
         "ada_p": state.get("ada_p"),
-        "metrics": metrics,
+        **metrics_fields(by_n),
     }
+    chain = branch_chain(run_dir)
+    if chain:  # the run continued another run's snapshot (train.py --branch-from): which, and what it changed
+        meta["branched_from"] = chain
     lineage = run_dir / "init_from.json"
     if lineage.is_file():  # the run started from other weights: count what went into them too
         src = json.loads(lineage.read_text())
@@ -97,18 +114,21 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         meta["total_images_seen"] = meta["images_seen"] + int(src.get("images_seen") or 0)
         meta["total_cpu_hours"] = meta["cpu_hours"] + float(src.get("cpu_hours") or 0.0)
     if if_better:
-        old = load_meta(out) if (out / "config.json").is_file() else {}
-        old_m = old.get("metrics", {})
-        if metrics.get("fd_lite2") is None:
+        old = fd_by_n(load_meta(out)) if (out / "config.json").is_file() else {}
+        new = fd_by_n(meta)
+        if not new:
             raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap_name} (run train/evaluate.py {run_dir} first)")
-        if old_m.get("fd_lite2") is not None:
-            if old_m.get("n") != metrics.get("n"):  # FD falls as n grows: only the same n compares
-                raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {old_m.get('n')} samples, {snap_name}'s on n = {metrics.get('n')}; "
-                                      f"measure the candidate at the same n (train/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {old_m.get('n')})")
-            if old_m.get("pixels") != metrics.get("pixels"):  # raw outputs read 4-5 FD lower than what users see
+        if old:
+            common = set(old) & set(new)
+            if not common:  # FD falls as n grows: only the same n compares
+                n = max(old)
+                raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {sorted(old)} samples, {snap_name}'s on n = {sorted(new)}; "
+                                      f"measure the candidate at the same n (train/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {n})")
+            n = max(common)  # the largest n both have: the steadier number
+            if old[n].get("pixels") != new[n].get("pixels"):  # raw outputs read 4-5 FD lower than what users see
                 raise CheckpointError(f"--if-better: {out}'s FD and {snap_name}'s were measured on different pixels "
-                                      f"({old_m.get('pixels') or 'raw'} vs {metrics.get('pixels') or 'raw'}); re-measure the older one with train/evaluate.py")
-            if metrics["fd_lite2"] >= old_m["fd_lite2"]:
+                                      f"({old[n].get('pixels') or 'raw'} vs {new[n].get('pixels') or 'raw'}); re-measure the older one with train/evaluate.py")
+            if new[n]["fd_lite2"] >= old[n]["fd_lite2"]:
                 return False, meta
     save_generator(G, out, meta, fp16=fp16)
     return True, meta

@@ -41,10 +41,10 @@ def lineage(run: Path) -> tuple[float, float]:
     return (rec.get("images_seen") or 0) / 1000, rec.get("cpu_hours") or 0.0
 
 
-def curve(run: Path, metric: str = "fd_lite2", with_lineage: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kimg, cpu_hours, metric) sorted by kimg, from RUN/metrics.jsonl; `with_lineage`: counted from
-    scratch, i.e. plus what went into the weights the run started from."""
-    recs = sorted((r for r in read_jsonl(run / "metrics.jsonl") if metric in r and "kimg" in r), key=lambda r: r["kimg"])
+def curve(run: Path, metric: str = "fd_lite2", with_lineage: bool = False, n: int = 500) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kimg, cpu_hours, metric) sorted by kimg, from RUN/metrics.jsonl, at n samples (FD falls as n grows: one
+    curve, one n); `with_lineage`: counted from scratch, i.e. plus what went into the weights the run started from."""
+    recs = sorted((r for r in read_jsonl(run / "metrics.jsonl") if metric in r and "kimg" in r and r.get("n", n) == n), key=lambda r: r["kimg"])
     k0, h0 = lineage(run) if with_lineage else (0.0, 0.0)
     k = np.array([r["kimg"] + k0 for r in recs])
     h = np.array([(r.get("cpu_hours") or np.nan) + h0 for r in recs])
@@ -75,12 +75,12 @@ def add_history(path: Path, records: list[dict]) -> int:
     return len(new)
 
 
-def history_curves(path: Path, metric: str = "fd_lite2") -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """label -> (kimg, CPU-hours, metric) counted from scratch (lineage added), sorted by kimg; CPU-hours
-    NaN where the record has none."""
+def history_curves(path: Path, metric: str = "fd_lite2", n: int = 500) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """label -> (kimg, CPU-hours, metric) at n samples, counted from scratch (lineage added), sorted by kimg;
+    CPU-hours NaN where the record has none."""
     groups: dict[str, list[dict]] = {}
     for r in read_jsonl(path):
-        if r.get(metric) is not None:
+        if r.get(metric) is not None and r.get("n", n) == n:
             groups.setdefault(r["label"], []).append(r)
     out = {}
     for label, recs in groups.items():
@@ -117,7 +117,7 @@ def best_within(h: np.ndarray, m: np.ndarray, budget: float, higher_is_better: b
     return float(m[ok].max() if higher_is_better else m[ok].min())
 
 
-def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)) -> str:
+def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0), n: int = 500) -> str:
     """Markdown: speed of each run, its metric points as (CPU-hours: value), and the best value
     reached within each CPU-hour budget (the fair comparison: same compute, not same images); "-"
     where the run has not trained that long."""
@@ -126,7 +126,7 @@ def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         s = speed(run)
-        _, h, m = curve(run, metric)
+        _, h, m = curve(run, metric, n=n)
         order = np.argsort(np.nan_to_num(h, nan=np.inf))
         pts = ", ".join(f"{a:.2f}: {b:.3g}" for a, b in zip(h[order], m[order])) or "-"
         f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else "-"  # noqa: E731
@@ -139,7 +139,7 @@ def table(runs: list[Path], metric: str = "fd_lite2", budgets: tuple[float, ...]
 
 
 def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bool = False, history: Path | None = None,
-         bar: float | None = None) -> None:
+         bar: float | None = None, n: int = 500) -> None:
     """FD (or `metric`) against images seen and against CPU-hours, for each run and each curve of the
     `history` file (always counted from scratch; points without CPU-hours appear on the left only)."""
     import matplotlib
@@ -148,8 +148,8 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bo
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    curves = list(history_curves(history, metric).items()) if history else []
-    curves += [(run_label(run), curve(run, metric, with_lineage)) for run in runs]
+    curves = list(history_curves(history, metric, n).items()) if history else []
+    curves += [(run_label(run), curve(run, metric, with_lineage, n)) for run in runs]
     # More than 10 curves would repeat the default colour cycle (two runs, one colour): tab20 then (cycled past 20, so
     # zip never drops a curve).
     tab20 = plt.get_cmap("tab20").colors
@@ -167,7 +167,7 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bo
         if bar is not None:
             ax.axhline(bar, color="k", ls="--", lw=1)
             ax.text(ax.get_xlim()[0], bar, f" target {bar:g}", va="bottom", fontsize=7)
-        ax.set_ylabel(f"{metric} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)")
+        ax.set_ylabel(f"{metric} at n = {n} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -179,6 +179,7 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="*", type=Path)
     ap.add_argument("-o", "--out", type=Path, default=None, help="PNG of the curves")
     ap.add_argument("--metric", default="fd_lite2", help="fd_lite2, kid_lite2, precision_lite2, recall_lite2, bird_detect")
+    ap.add_argument("--n", type=int, default=500, help="the curves at this number of samples (the evaluation loop's 500; 2000 for the closer looks)")
     ap.add_argument("--table", action="store_true", help="print the comparison table (markdown)")
     ap.add_argument("--lineage", action="store_true", help="plot: count kimg and CPU-hours from scratch, adding those of the "
                     "weights a run started from (--init-from)")
@@ -200,9 +201,9 @@ def main(argv=None) -> int:
     if not runs and not args.history:
         ap.error("give run folders or --history")
     if args.table or not args.out:
-        print(table(runs, args.metric))
+        print(table(runs, args.metric, n=args.n))
     if args.out:
-        plot(runs, args.out, args.metric, args.lineage or args.history is not None, args.history, args.bar)
+        plot(runs, args.out, args.metric, args.lineage or args.history is not None, args.history, args.bar, args.n)
         print(f"wrote {args.out}")
     return 0
 

@@ -162,6 +162,10 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# Config fields that say how a run is kept, not what it learns (left out of the recipe a model card gives).
+BOOKKEEPING = {"data", "threads", "snap_minutes", "snap_kimg", "log_seconds", "keep_snapshots", "export_gema", "grid_size", "kimg"}
+
+
 def make_config(preset: str, overrides: dict | None = None) -> TrainConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")

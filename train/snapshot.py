@@ -215,3 +215,36 @@ def resolve_resume(spec: str, outdir: Path) -> tuple[Path, Path]:
     if p.is_dir():
         return p, snapshot_of_run(p)
     raise CheckpointError(f"--resume {spec}: not a run folder or snapshot folder")
+
+
+BRANCH = "BRANCH.json"
+
+
+def branch_run(snap: Path, new_run: Path, changed: dict) -> Path:
+    """Start run folder `new_run` (made by the caller, empty) as a branch of snapshot `snap`: a copy of the
+    snapshot (its D, Adam state, EMA and counters: images seen and CPU-hours carry on), the source run's
+    lineage (init_from.json), and BRANCH.json naming the source snapshot and what the branch changes.
+    Returns the copied snapshot, to be resumed. The copy gets fresh file times, so `--resume latest`
+    picks the branch (the run started last) until another run snapshots."""
+    snap, new_run = Path(snap), Path(new_run)
+    src_run = snap.parent.parent
+    dst = new_run / "snapshots" / snap.name
+    shutil.copytree(snap, dst, copy_function=shutil.copy)
+    if (src_run / "init_from.json").is_file():
+        shutil.copy(src_run / "init_from.json", new_run / "init_from.json")
+    write_json_atomic(new_run / BRANCH, {"branched_from": f"{src_run.name}/snapshots/{snap.name}", "changed": changed, "time": time.time()})
+    write_json_atomic(new_run / LATEST, {"snapshot": f"snapshots/{snap.name}", "images_seen": json.loads((snap / STATE).read_text())["images_seen"]})
+    return dst
+
+
+def branch_chain(run_dir: Path) -> list[dict]:
+    """The snapshots a run branched from, nearest first ([] for a run that was never branched): each
+    BRANCH.json record, followed through the source runs that sit beside it (a chain stops where a
+    source run folder is gone)."""
+    chain, run_dir, seen = [], Path(run_dir), set()
+    while (run_dir / BRANCH).is_file() and run_dir.name not in seen:
+        seen.add(run_dir.name)
+        rec = json.loads((run_dir / BRANCH).read_text())
+        chain.append({k: rec[k] for k in ("branched_from", "changed") if k in rec})
+        run_dir = run_dir.parent / Path(rec["branched_from"]).parts[0]
+    return chain

@@ -5,6 +5,7 @@ examples:
   python train/train.py --preset default --dry-run                                 # print the resolved config
   nohup nice -n 10 python train/train.py --preset default --resume latest --init-from weights/ &  # the long CPU run (resume, or start from the shipped G)
   python train/train.py --preset default --init-from weights/                     # new machine: start from shipped G
+  python train/train.py --branch-from RUN/snapshots/snapshot-000231744 --glr 0.004 --dlr 0.004   # a new run from a snapshot
   torchrun --nproc-per-node 4 train/train.py --preset default --batch 64           # several GPUs / processes
 
 A run lives in a numbered folder under --outdir (default ~/.cache/birdanim/runs): config.json,
@@ -39,8 +40,8 @@ from train import loss as L
 from train.augment import AdaController
 from train.data import BatchSampler, ImageDataset
 from train.networks import build_augment, build_discriminator, build_generator, growable, load_grown
-from train.presets import PRESETS, TrainConfig, make_config
-from train.snapshot import load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
+from train.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
+from train.snapshot import branch_run, load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
 
 DEFAULT_OUTDIR = Path.home() / ".cache" / "birdanim" / "runs"
 
@@ -315,17 +316,23 @@ class Trainer:
 # ---------------------------------------------------------------- run folders, logging
 
 
-def new_run_dir(outdir: Path, cfg: TrainConfig) -> Path:
+def new_run_dir(outdir: Path, cfg: TrainConfig, suffix: str = "") -> Path:
     outdir.mkdir(parents=True, exist_ok=True)
     nums = [run_number(p) for p in outdir.iterdir() if p.is_dir()]
     n = max([x for x in nums if x >= 0], default=-1) + 1
     while True:  # another process may take the same number: mkdir is the lock
-        run = outdir / f"{n:05d}-{cfg.preset}"
+        run = outdir / f"{n:05d}-{cfg.preset}{'-' + suffix if suffix else ''}"
         try:
             run.mkdir()
             return run
         except FileExistsError:
             n += 1
+
+
+def branch_suffix(changed: dict) -> str:
+    """A branch's folder name tail: the recipe fields it changes (bookkeeping left out), e.g. 'glr0.004-dlr0.004'."""
+    parts = [f"{k}{v}" for k, (_, v) in changed.items() if k not in BOOKKEEPING]
+    return "-".join(parts)[:60].replace("/", "_") or "branch"
 
 
 class JsonlLog:
@@ -364,6 +371,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     p.add_argument("--resume", default=None, help="'latest' (the run under --outdir whose snapshot was written last), a run folder or a snapshot folder")
     p.add_argument("--init-from", default=None, help="start G and G_ema from exported generator weights (e.g. weights/); "
                    "a lower-resolution source is grown (its blocks loaded, the finer ones new)")
+    p.add_argument("--branch-from", default=None, metavar="SNAPSHOT",
+                   help="a new run folder continuing a snapshot (or a run folder's latest) with its D, Adam state and EMA, "
+                        "under the config overrides given; the source run is left as it is; BRANCH.json records where it came from")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA if present)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
@@ -393,7 +403,16 @@ def _bool(s: str) -> bool:
 
 
 def resolve(args, overrides) -> tuple[TrainConfig, Path | None, Path | None]:
-    """(config, run folder to continue or None, snapshot to load or None)."""
+    """(config, run folder to continue or None, snapshot to load or None). For --branch-from the run folder is
+    None and the snapshot the source one: main() makes the branch's folder."""
+    given = [f for f in ("resume", "branch_from", "init_from") if getattr(args, f)]
+    if "branch_from" in given and len(given) > 1:
+        raise ValueError("--branch-from starts from a snapshot: not with --resume or --init-from")
+    if args.branch_from:
+        _, snap = resolve_resume(args.branch_from, args.outdir.expanduser())
+        saved = json.loads((snap / "state.json").read_text())["config"]
+        preset = saved.pop("preset")
+        return TrainConfig(**{**saved, "preset": preset, **overrides}), None, snap
     if args.resume:
         try:
             run_dir, snap = resolve_resume(args.resume, args.outdir.expanduser())
@@ -418,8 +437,16 @@ def main(argv=None) -> int:
     if args.dry_run:
         print(json.dumps(dataclasses.asdict(cfg), indent=2))
         if snap:
-            print(f"would resume {snap}")
+            print(f"would {'branch from' if args.branch_from else 'resume'} {snap}")
         return 0
+    if args.branch_from:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            print("error: --branch-from with one process, then --resume the new run with several", file=sys.stderr)
+            return 2
+        changed = config_changes(json.loads((snap / "state.json").read_text())["config"], cfg)
+        run_dir = new_run_dir(args.outdir.expanduser(), cfg, branch_suffix(changed))
+        snap = branch_run(snap, run_dir, changed)
+        print(f"branched {args.branch_from} into {run_dir}", flush=True)
     device = pick_device(args.device)
     set_cpu_threads(cfg.threads)  # also tunes glibc malloc: large elementwise ops run several x faster
     dd = Dist(device)
