@@ -322,6 +322,7 @@ def test_branch_from_a_snapshot_is_a_new_run_that_carries_on_and_records_where_i
     assert [c["branched_from"] for c in meta["branched_from"]] == [f"00001-tiny-glr0.004/snapshots/snapshot-{16:09d}",
                                                                      f"00000-tiny/snapshots/{src_snap.name}"]
     assert meta["images_seen"] == 24 and meta["total_images_seen"] == 124
+    assert meta["branched_from"][0]["changed"] == {"dlr": [0.002, 0.001]}  # kimg (bookkeeping) left out
     assert "branched_from" not in export(src, tmp_path / "w0")[1]
     # --branch-from is a new run from a snapshot: not together with --resume or --init-from
     assert main(common + ["--branch-from", str(src_snap), "--resume", "latest"]) == 2

@@ -104,8 +104,8 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         **metrics_fields(by_n),
     }
     chain = branch_chain(run_dir)
-    if chain:  # the run continued another run's snapshot (train.py --branch-from): which, and what it changed
-        meta["branched_from"] = chain
+    if chain:  # the run continued another run's snapshot (train.py --branch-from): which, and what it changed in the recipe
+        meta["branched_from"] = [{**c, "changed": {k: v for k, v in c.get("changed", {}).items() if k not in BOOKKEEPING}} for c in chain]
     lineage = run_dir / "init_from.json"
     if lineage.is_file():  # the run started from other weights: count what went into them too
         src = json.loads(lineage.read_text())
