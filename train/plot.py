@@ -78,10 +78,12 @@ def add_history(path: Path, records: list[dict]) -> int:
 def history_curves(path: Path, metric: str = "fd_lite2", n: int = 500) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """label -> (kimg, CPU-hours, metric) at n samples, counted from scratch (lineage added), sorted by kimg;
     CPU-hours NaN where the record has none."""
-    groups: dict[str, list[dict]] = {}
-    for r in read_jsonl(path):
+    recs = read_jsonl(path)
+    groups: dict[str, list[dict]] = {r["label"]: [] for r in recs}  # curves in the file's order of runs, whatever n
+    for r in recs:
         if r.get(metric) is not None and r.get("n", n) == n:
-            groups.setdefault(r["label"], []).append(r)
+            groups[r["label"]].append(r)
+    groups = {label: g for label, g in groups.items() if g}
     out = {}
     for label, recs in groups.items():
         recs.sort(key=lambda r: r["kimg"])
@@ -169,9 +171,10 @@ def plot(runs: list[Path], out: Path, metric: str = "fd_lite2", with_lineage: bo
             ax.text(ax.get_xlim()[0], bar, f" target {bar:g}", va="bottom", fontsize=7)
         ax.set_ylabel(f"{metric} at n = {n} ({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    # below both panels: with a dozen curves, a legend inside covers points
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7)
+    fig.savefig(out, dpi=100, bbox_inches="tight")
 
 
 def main(argv=None) -> int:
