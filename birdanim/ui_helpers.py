@@ -78,6 +78,8 @@ def bird_labels(boxes: list[Box]) -> list[str]:
 # ------------------------------------------------------------------ the About tab's model card
 
 CARD_KEYS = {  # meta.json key -> how the About tab names it (shown in this order when present)
+    "total_images_seen": "Images seen in all (with the weights its run started from)",
+    "total_cpu_hours": "CPU-hours of training in all",
     "kimg": "Images seen (thousands)",
     "images_seen": "Images seen",
     "cpu_hours": "CPU-hours of training",
@@ -97,6 +99,8 @@ def _flatten(d: Mapping, prefix: str = "") -> dict[str, object]:
             out.update(_flatten(v, key + "."))
         elif isinstance(v, (int, float, str, bool)):
             out[key] = v
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float, str, bool)) for x in v):
+            out[key] = ", ".join(_fmt(x) for x in v)  # e.g. the training zips
     return out
 
 
@@ -111,9 +115,18 @@ def model_card_table(meta: Mapping) -> str:
     flat = _flatten(meta)
     if not flat:
         return "_No model card found: `weights/meta.json` is missing or empty._"
+    if "total_images_seen" in flat:  # the counts on top of the starting weights, beside the totals, say so
+        for k in ("kimg", "images_seen", "cpu_hours"):
+            if k in flat:
+                flat[f"{k} (on top of init_from)"] = flat.pop(k)
     rows = [(CARD_KEYS[k], flat.pop(k)) for k in CARD_KEYS if k in flat]
-    metric_keys = [k for k in flat if k.startswith("metrics.")]
-    rows += [(k.removeprefix("metrics."), flat.pop(k)) for k in metric_keys]
+    # metrics: the larger sample first (meta.json's "metrics_n2000", the quality bar's n), then "metrics"
+    groups = sorted({k.split(".", 1)[0] for k in flat if k.startswith("metrics")}, key=lambda g: (g == "metrics", g))
+    for g in groups:
+        keys = [k for k in flat if k.startswith(g + ".")]
+        n = flat.get(f"{g}.n")
+        rows += [(k.split(".", 1)[1] + (f" (n = {n})" if n is not None else ""), flat.pop(k)) for k in keys if not k.endswith(".n")]
+        flat.pop(f"{g}.n", None)
     rows += sorted(flat.items())
     lines = ["| Quantity | Value |", "|---|---|"]
     lines += [f"| {name} | {_fmt(v).replace('|', '/')} |" for name, v in rows]

@@ -64,7 +64,20 @@ def test_model_card_table_names_known_keys_and_metrics():
     assert lines[2] == "| Images seen (thousands) | 1234 |"
     assert "| fid50k | 31.25 |" in lines
     assert "| other | x |" in lines
-    assert "list" not in table  # lists are not card numbers
+    assert "| nested.list | 1 |" in lines  # a list of plain values is shown joined
+
+
+def test_model_card_table_puts_totals_and_the_larger_sample_first():
+    """meta.json as train/export.py writes it: the totals over the lineage lead, the counts on top of init_from say so, the
+    n = 2,000 metrics (the quality bar's) come before the n = 500 ones and each names its n; branch chains are left out."""
+    meta = {"kimg": 282.9, "cpu_hours": 8.36, "total_images_seen": 341592, "total_cpu_hours": 11.67,
+            "dataset": ["birds256/train.zip", "birds256_more/train.zip"], "branched_from": [{"branched_from": "x"}],
+            "metrics": {"fd_lite2": 51.4, "n": 500}, "metrics_n2000": {"fd_lite2": 41.8, "n": 2000}}
+    lines = model_card_table(meta).splitlines()[2:]
+    assert lines[0].startswith("| Images seen in all") and lines[1] == "| CPU-hours of training in all | 11.67 |"
+    assert lines.index("| fd_lite2 (n = 2000) | 41.8 |") < lines.index("| fd_lite2 (n = 500) | 51.4 |")
+    assert "| Training data | birds256/train.zip, birds256_more/train.zip |" in lines
+    assert "| kimg (on top of init_from) | 282.9 |" in lines and "branched_from" not in "".join(lines)
 
 
 def test_model_card_table_without_meta():
