@@ -43,9 +43,9 @@ PREVIEW_EVERY = 0.5  # seconds between preview frames sent to the browser while 
 MAX_SIM_SEEDS = 16  # similarity matrix: N birds, N^2 cells
 MAX_MIX_SEEDS = 8  # style-mixing grid: at most 8 x 8 renders
 MAX_GALLERY = 16
-# Truncation the sliders start at: for the shipped weights (215.6 kimg), psi 0.7 has the lowest FD and still a
-# detected bird in more than 3 of 4 samples (n = 2000: FD 41.4, bird-detect 0.77; psi 0.6: 44.7 / 0.82; psi 1:
-# 42.3 / 0.64; model card, "Truncation"). The weights before these had theirs at 0.6 (41.0 / 0.76).
+# Truncation the sliders start at: for the shipped weights (282.9 kimg), psi 0.7 has the lowest FD and a detected
+# bird in 5 of 6 samples (n = 2000: FD 39.5, bird-detect 0.83; psi 0.6: 41.9 / 0.87; psi 1: 41.8 / 0.70; model card,
+# "Truncation"). The weights before these had theirs at 0.7 too (41.4 / 0.77).
 DEFAULT_PSI = 0.7
 STAGES = {
     "detect": "Finding the bird",
