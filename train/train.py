@@ -410,9 +410,7 @@ def resolve(args, overrides) -> tuple[TrainConfig, Path | None, Path | None]:
         raise ValueError("--branch-from starts from a snapshot: not with --resume or --init-from")
     if args.branch_from:
         _, snap = resolve_resume(args.branch_from, args.outdir.expanduser())
-        saved = json.loads((snap / "state.json").read_text())["config"]
-        preset = saved.pop("preset")
-        return TrainConfig(**{**saved, "preset": preset, **overrides}), None, snap
+        return snapshot_config(snap, overrides), None, snap
     if args.resume:
         try:
             run_dir, snap = resolve_resume(args.resume, args.outdir.expanduser())
@@ -420,11 +418,15 @@ def resolve(args, overrides) -> tuple[TrainConfig, Path | None, Path | None]:
             if args.resume == "latest":  # nothing to resume yet: start fresh (lets one command start or continue)
                 return make_config(args.preset, overrides), None, None
             raise
-        saved = json.loads((snap / "state.json").read_text())["config"]
-        preset = saved.pop("preset")
-        cfg = TrainConfig(**{**saved, "preset": preset, **overrides})
-        return cfg, run_dir, snap
+        return snapshot_config(snap, overrides), run_dir, snap
     return make_config(args.preset, overrides), None, None
+
+
+def snapshot_config(snap: Path, overrides: dict) -> TrainConfig:
+    """The config a snapshot was trained with, under the command line's overrides (its preset name kept)."""
+    saved = json.loads((snap / "state.json").read_text())["config"]
+    preset = saved.pop("preset")
+    return TrainConfig(**{**saved, "preset": preset, **overrides})
 
 
 def main(argv=None) -> int:
