@@ -138,8 +138,9 @@ PRESETS: dict[str, dict] = {
     # 47.4 at 199; 42.3 at 216, the fourth weights) but narrowed (recall 0.09 -> 0.04), and 8e-3 from J's 200 kimg
     # was worse (48.1, recall 0.01); after J turned (45.7 at 232), back at 2e-3 from there gave 41.9 at 248 and 43.5
     # at 255 (run M), then drifted up (45.0 at 273); 4e-3 again from M's 258 kimg snapshot gave 41.8 at 283 (run N, the
-    # fifth weights), 1e-3 from N's 273 kimg snapshot 43.5: no rate moved the level after 216 kimg. Late-stage runs
-    # only, so the preset keeps 2e-3 until a from-scratch comparison.
+    # fifth weights), 1e-3 from N's 273 kimg snapshot 41.0 at 298 (run O): after 216 kimg a lower rate after a higher
+    # one gives the best snapshots, by ~1 FD. Late-stage runs only, so the preset keeps 2e-3 until a from-scratch
+    # comparison.
     "default": _DEFAULT,
     "pg": {**_PG, "d_equal_heads": True},  # default until 2026-12-05 (batch 16), under the name runs 00000-pg and 00002-pg had
     # The same at 128 px (4x fewer G pixels at the last block, ~1.6x the images per CPU-hour here, and
