@@ -17,6 +17,14 @@ class DetectorUnavailableError(BirdanimError):
     """No detector weights could be loaded (offline and no local path given)."""
 
 
+class SegmenterUnavailableError(BirdanimError):
+    """No YOLOv8-seg weights could be loaded; the offline GrabCut cut-out still works."""
+
+
+class InpainterUnavailableError(BirdanimError):
+    """No learned inpainter (LaMa ONNX) could be loaded; the OpenCV fill still works."""
+
+
 class FeaturesUnavailableError(BirdanimError):
     """An optional pretrained feature network (VGG for LPIPS) cannot be loaded here."""
 
