@@ -25,9 +25,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from birdanim import ui_helpers as uh
+from birdanim.ui import helpers as uh
 from birdanim.errors import BirdanimError
-from birdanim.jobs import CancelBoard, RenderJob, RenderParams
+from birdanim.ui.jobs import CancelBoard, RenderJob, RenderParams
 
 log = logging.getLogger("birdanim.app")
 
@@ -110,7 +110,7 @@ def photo_input(**kwargs) -> gr.Image:
     """A gr.Image (type "filepath") that hands an uploaded file to our handler unopened.
 
     gr.Image's own preprocessing opens the file with Pillow first, so a text file, a corrupt file or
-    a 20000x20000 PNG would fail inside gradio with an unclear message; `birdanim.photo` checks them
+    a 20000x20000 PNG would fail inside gradio with an unclear message; `birdanim.stages.photo` checks them
     properly and raises BadImageError, which the handlers show. (An instance override rather than a
     subclass: gradio writes a .pyi stub next to any module defining a component subclass.)
     """
@@ -196,7 +196,7 @@ def animate_handlers(service, cancels: CancelBoard):
     def on_pick(path, label, boxes):
         if not path or not label or not boxes:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        from birdanim.detect import Box
+        from birdanim.stages.detect import Box
 
         photo = load_upload(service, path)
         i = uh.bird_labels([Box(*b) for b in boxes]).index(label)
@@ -412,7 +412,7 @@ def build_random_tab(service, animate: AnimateTab, tabs: gr.Tabs) -> tuple[gr.St
 
 
 def build_similarity_tab(service, gallery_seeds: gr.State, gallery_psi: gr.State) -> None:
-    from birdanim.plots import similarity_figure
+    from birdanim.ui.plots import similarity_figure
 
     with gr.Row():
         seeds_text = gr.Textbox(value="0-7", label="Seeds", info="e.g. 0-7 or 3, 9, 12 (at most 16)")
@@ -568,7 +568,7 @@ def server_address() -> tuple[str, int]:
 def use_examples_cache_for(service) -> None:
     """Keep the lazily cached example videos per generator: gradio's cache folder outlives restarts,
     and a video rendered by older weights must not be shown for new ones."""
-    from birdanim.poses import sha256_file
+    from birdanim.engines.gan.poses import sha256_file
 
     key = sha256_file(service.weights_file)[:16]
     os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(REPO / ".gradio" / "cached_examples" / key))
@@ -582,7 +582,7 @@ def main() -> None:
     set_cpu_threads()
     weights = os.environ.get("BIRDANIM_WEIGHTS") or None  # a folder or a Hugging Face repo id
     try:
-        service = Animator(weights=weights)  # target poses: $BIRDANIM_POSES or assets/ (birdanim.poses)
+        service = Animator(weights=weights)  # target poses: $BIRDANIM_POSES or assets/ (birdanim.engines.gan.poses)
     except BirdanimError as e:  # no weights yet, offline Hub id, ...: say so instead of a traceback
         raise SystemExit(f"birdanim app: cannot start: {e}\nSet BIRDANIM_WEIGHTS to a weights folder or a "
                          "Hugging Face repo id, or put the trained weights into weights/.") from None

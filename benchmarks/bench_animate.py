@@ -63,7 +63,7 @@ def make_random_weights(folder: Path) -> str:
     """An UNTRAINED generator of the shipped architecture, plus poses from random seeds (timings only)."""
     from birdanim.checkpoint import save_generator
     from birdanim.models import Generator, GeneratorConfig
-    from birdanim.poses import save_poses
+    from birdanim.engines.gan.poses import save_poses
 
     torch.manual_seed(0)
     G = Generator(GeneratorConfig()).eval()
@@ -90,7 +90,7 @@ def end_to_end(a, photo_path: Path, frames: int, quality: str, out_dir: Path):
 
 
 def reference_recipe(a, crop, ref_steps: int, ours_s: float) -> None:
-    from birdanim.projector import ProjectorConfig, projection
+    from birdanim.engines.gan.projector import ProjectorConfig, projection
 
     print(f"\n== 2. reference recipe: 1000 W steps, perceptual loss at 256 px (timed {ref_steps} steps) ==")
     print("  (with OUR generator; NVlabs' 30-GFLOP generator would make each step far slower still)")
@@ -106,7 +106,7 @@ def reference_recipe(a, crop, ref_steps: int, ours_s: float) -> None:
 
 
 def quality_figures(a, res, detect_every: int) -> None:
-    from birdanim.features import perceptual_distance
+    from birdanim.models.features import perceptual_distance
 
     print("\n== 3. quality of the video ==")
     frames = read_frames(res.mp4_path)
@@ -126,7 +126,7 @@ def quality_figures(a, res, detect_every: int) -> None:
     diffs = np.abs(np.diff(loop, axis=0)).mean(axis=(1, 2, 3))
     row("smoothness: frame-to-frame MAD mean/max", f"{diffs.mean():.2f} / {diffs.max():.2f}", "(0..255)")
     row("seam (last -> first frame) MAD, decoded", f"{diffs[-1]:.2f}  (H.264: frame 0 is an I-frame)")
-    from birdanim.animate import loop_ws, mix_with_poses
+    from birdanim.engines.gan.mixing import loop_ws, mix_with_poses
 
     ws = loop_ws(mix_with_poses(res.ws, a.poses.ws, cutoff=res.cutoff), frames=len(frames))
     with torch.no_grad():
@@ -191,8 +191,8 @@ def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None,
     """shard (k, m): project only the photos at positions i with i % m == k (the others are taken from
     the cache when there, else left out of this run's figures); run m such processes at once on a
     shared --cache, then once without --shard to report all photos."""
-    from birdanim.features import load_efficientnet_lite
-    from birdanim.projector import projection
+    from birdanim.models.features import load_efficientnet_lite
+    from birdanim.engines.gan.projector import projection
     from train.evaluate import embed, frechet_distance, real_test_images, stats
 
     print("\n== 4. projection of unseen test photos (FD in Lite2 pooled features, recon vs the same photos) ==")

@@ -118,7 +118,7 @@ def main() -> int:
     from birdanim.device import set_cpu_threads
 
     set_cpu_threads(args.threads)
-    from birdanim.features import load_efficientnet_lite
+    from birdanim.models.features import load_efficientnet_lite
 
     lite0 = load_efficientnet_lite(0)
     print(f"reference 3x3 conv before: {reference_gflops():.0f} GFLOP/s ({args.threads} threads)")

@@ -43,7 +43,7 @@ def make_random_weights(folder: Path) -> tuple[Path, Path]:
 
     from birdanim.checkpoint import save_generator
     from birdanim.models.stylegan2 import Generator, GeneratorConfig, z_from_seeds
-    from birdanim.poses import save_poses
+    from birdanim.engines.gan.poses import save_poses
 
     torch.manual_seed(0)
     G = Generator(GeneratorConfig()).eval()
@@ -129,7 +129,7 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float) -> float:
 def animate_once(url: str, photo: Path, frames: int, fps: int, quality: str) -> dict:
     from gradio_client import Client, handle_file
 
-    from birdanim.video import probe
+    from birdanim.stages.video import probe
 
     t0 = time.monotonic()
     try:

@@ -11,8 +11,8 @@ from birdanim.imageops import pil_to_tensor, tensor_to_pil, tensor_to_uint8, uin
 
 
 def project(*args, **kwargs):
-    """Project an image into the generator's W+ space; see `birdanim.projector.projection` for the options."""
-    from birdanim.projector import project as _project
+    """Project an image into the generator's W+ space; see `birdanim.engines.gan.projector.projection` for the options."""
+    from birdanim.engines.gan.projector import project as _project
 
     return _project(*args, **kwargs)
 

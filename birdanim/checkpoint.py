@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from birdanim.errors import WeightsError
+from birdanim.paths import REPO_ROOT
 from birdanim.models import DCGANConfig, DCGANGenerator, Generator, GeneratorConfig
 
 WEIGHTS_FILE, CONFIG_FILE, META_FILE = "model.safetensors", "config.json", "meta.json"
 ARCHS = {"stylegan2": (GeneratorConfig, Generator), "dcgan": (DCGANConfig, DCGANGenerator)}
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 

@@ -22,14 +22,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
+from birdanim.engines.gan.mixing import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
 from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
-from birdanim.detect import Box, crop_square, square_window
+from birdanim.stages.detect import Box, crop_square, square_window
 from birdanim.device import pick_device
 from birdanim.errors import BadArgument, BirdanimError, DetectorUnavailableError, NoBirdError, WeightsError
 from birdanim.imageops import make_grid, pil_to_tensor
 from birdanim.models.stylegan2 import z_from_seeds
-from birdanim.photo import PhotoSource, load_photo
+from birdanim.stages.photo import PhotoSource, load_photo
 
 __all__ = ["Animator", "AnimationResult", "Box", "Cancelled"]
 
@@ -87,7 +87,7 @@ class Animator:
     def _load_encoder(self, spec):
         if spec is None:
             return None
-        from birdanim.encoder import load_encoder
+        from birdanim.engines.gan.encoder import load_encoder
 
         folder = self.weights_file.parent if spec == "auto" else Path(spec)
         try:
@@ -98,7 +98,7 @@ class Animator:
             raise
 
     def _load_poses(self, poses_dir):
-        from birdanim.poses import load_poses
+        from birdanim.engines.gan.poses import load_poses
 
         try:
             return load_poses(poses_dir, self.weights_file, self.G.num_ws, self.G.w_dim), None
@@ -108,7 +108,7 @@ class Animator:
     def _load_detector(self, spec):
         if spec is None:
             return None, None
-        from birdanim.detect import BirdDetector
+        from birdanim.stages.detect import BirdDetector
 
         try:
             return BirdDetector(spec), None
@@ -120,7 +120,7 @@ class Animator:
     @property
     def features(self):
         if self._features is None:
-            from birdanim.features import load_perceptual
+            from birdanim.models.features import load_perceptual
 
             try:
                 self._features = load_perceptual(self.perceptual, self.device)
@@ -132,7 +132,7 @@ class Animator:
         """Run each network once so the first user does not pay for lazy initialisation."""
         from dataclasses import replace
 
-        from birdanim.projector import PRESETS, projection
+        from birdanim.engines.gan.projector import PRESETS, projection
 
         with torch.no_grad():
             self.G.synthesis(self.G.mapping.w_avg.reshape(1, 1, -1).repeat(1, self.num_ws, 1))
@@ -230,7 +230,7 @@ class Animator:
         return boxes[0]
 
     def _project(self, crop, quality, seed, report, cancel):
-        from birdanim.projector import projection
+        from birdanim.engines.gan.projector import projection
 
         target = pil_to_tensor(crop, self.device)
         if target.shape[-1] != self.G.img_resolution:
@@ -245,8 +245,8 @@ class Animator:
                           features=self.features)
 
     def _render_and_encode(self, G, ws, fps, out, photo, window, gif, report, cancel, box_xyxy=None):
-        from birdanim.composite import Compositor
-        from birdanim.video import Mp4Writer, write_gif
+        from birdanim.stages.composite import Compositor
+        from birdanim.stages.video import Mp4Writer, write_gif
 
         comp = Compositor(photo, window, box=box_xyxy) if window is not None else None
         size = comp.size if comp is not None else (G.img_resolution, G.img_resolution)

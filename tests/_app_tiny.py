@@ -14,8 +14,8 @@ from PIL import Image
 
 from _anim_tiny import tiny_generator, tiny_poses
 from birdanim.checkpoint import save_generator
-from birdanim.detect import Box
-from birdanim.poses import save_poses
+from birdanim.stages.detect import Box
+from birdanim.engines.gan.poses import save_poses
 from birdanim.service import Animator
 
 

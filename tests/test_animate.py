@@ -7,7 +7,7 @@ import pytest
 import torch
 from _anim_tiny import one_thread, tiny_generator, tiny_poses  # noqa: F401 (autouse fixture)
 
-from birdanim.animate import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
+from birdanim.engines.gan.mixing import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_render_cancel(G):
 def test_compositor_pastes_inside_the_window_only():
     from PIL import Image
 
-    from birdanim.composite import Compositor, feather_mask, output_size
+    from birdanim.stages.composite import Compositor, feather_mask, output_size
 
     m = feather_mask(64)
     assert m[32, 32] == pytest.approx(1.0) and m[0, 0] == 0 and m[0, 32] == 0 and m[32, 0] == 0
@@ -99,7 +99,7 @@ def test_compositor_pastes_inside_the_window_only():
 
 
 def test_remove_region_fills_the_box_from_its_surroundings():
-    from birdanim.composite import remove_region
+    from birdanim.stages.composite import remove_region
 
     pytest.importorskip("cv2")
     a = np.zeros((100, 160, 3), np.uint8)

@@ -26,8 +26,8 @@ gradio_client = pytest.importorskip("gradio_client")
 import app  # noqa: E402
 from _anim_tiny import one_thread  # noqa: E402,F401 (autouse fixture: tiny models run faster on one thread)
 from _app_tiny import bird_photo, tiny_animator  # noqa: E402
-from birdanim.detect import Box  # noqa: E402
-from birdanim.video import probe  # noqa: E402
+from birdanim.stages.detect import Box  # noqa: E402
+from birdanim.stages.video import probe  # noqa: E402
 
 ANIMATE_DEFAULTS = dict(cx=50, cy=50, size=40, cutoff=3, frames=16, fps=8, quality="fast", seed=0, strength=1.0,
                         in_scene=False, gif=False)

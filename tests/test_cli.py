@@ -9,9 +9,9 @@ from PIL import Image
 
 from birdanim.checkpoint import save_generator
 from birdanim.cli import main
-from birdanim.commands._common import parse_seeds
-from birdanim.poses import save_poses
-from birdanim.video import probe
+from birdanim.cli._common import parse_seeds
+from birdanim.engines.gan.poses import save_poses
+from birdanim.stages.video import probe
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from birdanim.detect import SHARED_DETECTOR, Box, crop_square, merge_boxes, same_bird, square_window
+from birdanim.paths import SHARED, shared_detector
+from birdanim.stages.detect import Box, crop_square, merge_boxes, same_bird, square_window
 from birdanim.errors import DetectorUnavailableError
 
 
@@ -68,7 +69,7 @@ def test_merge_chain():
 
 
 def test_unloadable_detector_raises(tmp_path):
-    from birdanim.detect import BirdDetector
+    from birdanim.stages.detect import BirdDetector
 
     with pytest.raises(DetectorUnavailableError, match="no bird detector"):
         BirdDetector(tmp_path / "missing_model")
@@ -76,22 +77,22 @@ def test_unloadable_detector_raises(tmp_path):
 
 @pytest.mark.slow
 def test_real_detector_finds_the_bird():
-    photo = SHARED_DETECTOR.parent.parent / "reference" / "aps360" / "stylegan2-ada-pytorch-copy" / "good_birds" / "2" / "frame_0000.jpg"
-    if not SHARED_DETECTOR.is_dir() or not photo.is_file():
+    photo = SHARED / "reference" / "aps360" / "stylegan2-ada-pytorch-copy" / "good_birds" / "2" / "frame_0000.jpg"
+    if not shared_detector().is_dir() or not photo.is_file():
         pytest.skip("../shared (detector export and reference photo) is not available")
-    from birdanim.detect import BirdDetector
-    from birdanim.photo import load_photo
+    from birdanim.stages.detect import BirdDetector
+    from birdanim.stages.photo import load_photo
 
     img = load_photo(photo)
-    boxes = BirdDetector(SHARED_DETECTOR)(img)
+    boxes = BirdDetector(shared_detector())(img)
     assert len(boxes) == 1 and boxes[0].conf > 0.5
     assert boxes[0].area > 0.3 * img.width * img.height  # the gull fills most of that photo
     blank = Image.new("RGB", (320, 240), (128, 128, 128))
-    assert BirdDetector(SHARED_DETECTOR)(blank) == []
+    assert BirdDetector(shared_detector())(blank) == []
 
 
 def test_detector_candidates(monkeypatch, tmp_path):
-    from birdanim.detect import detector_candidates
+    from birdanim.stages.detect import detector_candidates
 
     assert detector_candidates(tmp_path / "my_model") == [str(tmp_path / "my_model")]
     monkeypatch.setenv("BIRDANIM_DETECTOR", str(tmp_path / "env_model"))

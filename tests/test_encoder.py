@@ -9,7 +9,7 @@ import torch
 from _anim_tiny import one_thread, tiny_generator  # noqa: F401 (autouse fixture)
 
 from birdanim.checkpoint import CheckpointError, save_generator
-from birdanim.encoder import EncoderConfig, WEncoder, load_encoder, save_encoder
+from birdanim.engines.gan.encoder import EncoderConfig, WEncoder, load_encoder, save_encoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from train.train_encoder import main as train_main  # noqa: E402

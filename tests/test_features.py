@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from birdanim.features import load_efficientnet_lite, perceptual_distance
+from birdanim.models.features import load_efficientnet_lite, perceptual_distance
 from birdanim.imageops import pil_to_tensor
 
 SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "birds256" / "train.zip"
@@ -79,7 +79,7 @@ def test_lpips_vgg_from_a_local_vgg16_file(tmp_path, monkeypatch):
     import torchvision
 
     from birdanim.errors import FeaturesUnavailableError
-    from birdanim.features import load_lpips_vgg, load_perceptual
+    from birdanim.models.features import load_lpips_vgg, load_perceptual
 
     trunk = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
     path = tmp_path / "vgg16.pth"

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _app_tiny import tiny_weights  # noqa: E402
-from birdanim.poses import sha256_file  # noqa: E402
+from birdanim.engines.gan.poses import sha256_file  # noqa: E402
 from train.make_examples import SCENES, main, place, scene  # noqa: E402
 
 

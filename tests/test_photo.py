@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from birdanim.errors import BadImageError
-from birdanim.photo import load_photo
+from birdanim.stages.photo import load_photo
 
 
 def _png_bytes(img: Image.Image, **kw) -> bytes:

@@ -100,7 +100,7 @@ def test_with_detector_keeps_one_bird_and_crops_it(tmp_path):
     crops = SHARED / "data" / "birds256" / "train.zip"
     if not det_path.exists() or not crops.is_file():
         pytest.skip(f"needs the shared detector ({det_path}) and bird crops ({crops})")
-    from birdanim.detect import BirdDetector
+    from birdanim.stages.detect import BirdDetector
 
     src = tmp_path / "photos"
     src.mkdir()

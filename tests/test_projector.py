@@ -4,7 +4,7 @@ import pytest
 import torch
 from _anim_tiny import one_thread, tiny_generator  # noqa: F401 (autouse fixture)
 
-from birdanim.projector import PRESETS, ProjectorConfig, lr_at, project, projection, resolve_config
+from birdanim.engines.gan.projector import PRESETS, ProjectorConfig, lr_at, project, projection, resolve_config
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def G():
 
 @pytest.fixture(scope="module")
 def features():
-    from birdanim.features import load_efficientnet_lite
+    from birdanim.models.features import load_efficientnet_lite
 
     return load_efficientnet_lite(0)
 
@@ -72,7 +72,7 @@ def test_presets_and_errors(G, features):
 
 
 def test_partial_synthesis(G, target, features):
-    from birdanim.projector import partial_synthesis
+    from birdanim.engines.gan.projector import partial_synthesis
 
     ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1)))
     assert partial_synthesis(G, None) is G.synthesis and partial_synthesis(G, 32) is G.synthesis
@@ -114,7 +114,7 @@ def test_encoder_start_is_kept_only_when_it_helps(G, features):
 
 
 def test_noise_regularizer_is_small_for_white_noise_and_large_for_smooth_maps():
-    from birdanim.projector import noise_regularizer
+    from birdanim.engines.gan.projector import noise_regularizer
 
     g = torch.Generator().manual_seed(0)
     white = [torch.randn(64, 64, generator=g), torch.randn(16, 16, generator=g)]
@@ -124,7 +124,7 @@ def test_noise_regularizer_is_small_for_white_noise_and_large_for_smooth_maps():
 
 
 def test_optimised_noise_lives_in_a_copy_and_stays_unit_white_noise(G, target, features):
-    from birdanim.projector import noise_maps
+    from birdanim.engines.gan.projector import noise_maps
 
     before = [m.clone() for m in noise_maps(G)]
     cfg = ProjectorConfig(w_steps=4, wplus_steps=4, lr=0.1, loss_res=32, optimise_noise=True, noise_lr=0.1)

@@ -11,9 +11,9 @@ from PIL import Image
 
 from birdanim.checkpoint import save_generator
 from birdanim.errors import BadImageError, WeightsError
-from birdanim.poses import DEFAULT_POSES_DIR, load_poses, save_poses
+from birdanim.engines.gan.poses import DEFAULT_POSES_DIR, load_poses, save_poses
 from birdanim.service import Animator, BadArgument, Box, Cancelled
-from birdanim.video import probe
+from birdanim.stages.video import probe
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,8 +65,8 @@ def test_frames_reach_ffmpeg_after_rendering_in_bounded_chunks(animator, photo, 
     bounded by ENCODE_CHUNK_BYTES; none is lost or reordered."""
     import birdanim.service as service
     from benchmarks.bench_animate import read_frames
-    from birdanim import video
-    from birdanim.animate import loop_ws, mix_with_poses, render_frames
+    from birdanim.stages import video
+    from birdanim.engines.gan.mixing import loop_ws, mix_with_poses, render_frames
 
     events = []
     orig = video.Mp4Writer.write

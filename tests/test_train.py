@@ -20,7 +20,7 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def lite0():
     torch.set_num_threads(2)
-    from birdanim.features import load_efficientnet_lite
+    from birdanim.models.features import load_efficientnet_lite
 
     return load_efficientnet_lite(0)
 

@@ -72,14 +72,14 @@ def test_roundtrip_keeps_shape_and_blurs():
 
 @pytest.fixture(scope="module")
 def lite0():
-    from birdanim.features import load_efficientnet_lite
+    from birdanim.models.features import load_efficientnet_lite
 
     return load_efficientnet_lite(0)
 
 
 @pytest.fixture(scope="module")
 def lite2():
-    from birdanim.features import load_efficientnet_lite
+    from birdanim.models.features import load_efficientnet_lite
 
     return load_efficientnet_lite(2)
 
@@ -112,7 +112,7 @@ def test_a_run_with_no_export_yet_is_nothing_to_measure(tmp_path, monkeypatch, c
     run = tmp_path / "00003-default"
     run.mkdir()
     (run / "config.json").write_text("{}")
-    monkeypatch.setattr("birdanim.features.load_efficientnet_lite", lambda *a, **k: pytest.fail("loaded Lite2"))
+    monkeypatch.setattr("birdanim.models.features.load_efficientnet_lite", lambda *a, **k: pytest.fail("loaded Lite2"))
     assert E.main([str(run), "--n", "8"]) == 0
     assert "no G_ema export to measure" in capsys.readouterr().out
     assert E.run_metrics_file(run) == run / "metrics.jsonl"

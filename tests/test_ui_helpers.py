@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from birdanim.detect import Box
-from birdanim.ui_helpers import (
+from birdanim.stages.detect import Box
+from birdanim.ui.helpers import (
     SeedListError,
     bird_labels,
     box_to_sliders,
@@ -85,7 +85,7 @@ def test_model_card_table_without_meta():
 
 
 def test_similarity_figure_is_an_image():
-    from birdanim.plots import similarity_figure
+    from birdanim.ui.plots import similarity_figure
 
     sim = np.array([[1.0, 0.2, -0.1], [0.2, 1.0, 0.5], [-0.1, 0.5, 1.0]])
     thumbs = [np.full((16, 16, 3), v, np.uint8) for v in (0, 128, 255)]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from birdanim.video import Mp4Writer, probe, write_gif, write_mp4
+from birdanim.stages.video import Mp4Writer, probe, write_gif, write_mp4
 
 
 def _frames(n=12, h=32, w=48):

@@ -184,9 +184,9 @@ def generate(G, n: int, batch: int, device, seed0: int = 0, psi: float = 1.0):
 
 
 def load_bird_detector(path: str | Path | None = None, conf: float = 0.25):
-    """The project's YOLOv8 bird detector (birdanim.detect; ultralytics is imported there, lazily).
+    """The project's YOLOv8 bird detector (birdanim.stages.detect; ultralytics is imported there, lazily).
     DetectorUnavailableError with a clear message if none loads."""
-    from birdanim.detect import BirdDetector
+    from birdanim.stages.detect import BirdDetector
 
     return BirdDetector(str(path) if path else str(SHARED_DETECTOR), min_conf=conf)
 
@@ -214,7 +214,7 @@ def evaluate_generator(G, n: int, metrics: list[str], device, lite2=None, detect
     feats, birds = [], []
     need_feats = any(m in metrics for m in ("fd", "kid", "pr"))
     if need_feats and lite2 is None:
-        from birdanim.features import load_efficientnet_lite
+        from birdanim.models.features import load_efficientnet_lite
 
         lite2 = load_efficientnet_lite(2, device)
     if psi != 1.0 and not hasattr(G, "mapping"):
@@ -375,7 +375,7 @@ def main(argv=None) -> int:
     set_cpu_threads(args.threads)
     device = pick_device(args.device)
     from birdanim.errors import DetectorUnavailableError
-    from birdanim.features import load_efficientnet_lite
+    from birdanim.models.features import load_efficientnet_lite
 
     lite2 = load_efficientnet_lite(2, device)
     detector = None

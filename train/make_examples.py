@@ -64,8 +64,8 @@ def render_birds(weights: str, seeds: list[int], psi: float) -> np.ndarray:
 
 def make_examples(weights: str, seeds: list[int], psi: float, out: Path, size: tuple[int, int]) -> list[Path]:
     from birdanim.checkpoint import WEIGHTS_FILE, resolve, write_json_atomic
-    from birdanim.composite import Compositor
-    from birdanim.poses import sha256_file
+    from birdanim.stages.composite import Compositor
+    from birdanim.engines.gan.poses import sha256_file
 
     out.mkdir(parents=True, exist_ok=True)
     for old in list(out.glob("bird_*.jpg")):
@@ -86,7 +86,7 @@ def make_examples(weights: str, seeds: list[int], psi: float, out: Path, size: t
 
 def main(argv=None) -> int:
     from birdanim.checkpoint import default_weights
-    from birdanim.ui_helpers import parse_seeds
+    from birdanim.ui.helpers import parse_seeds
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default=None,

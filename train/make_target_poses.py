@@ -35,12 +35,12 @@ if __name__ == "__main__" and __package__ in (None, ""):  # `python train/make_t
 import numpy as np
 import torch
 
-from birdanim.animate import render_frames
+from birdanim.engines.gan.mixing import render_frames
 from birdanim.checkpoint import WEIGHTS_FILE, resolve
 from birdanim.device import set_cpu_threads
 from birdanim.imageops import pil_to_tensor
-from birdanim.poses import save_poses
-from birdanim.projector import projection
+from birdanim.engines.gan.poses import save_poses
+from birdanim.engines.gan.projector import projection
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     set_cpu_threads(args.threads)
     from dataclasses import replace
 
-    from birdanim.projector import resolve_config
+    from birdanim.engines.gan.projector import resolve_config
     from birdanim.service import Animator
 
     a = Animator(weights=args.weights, detector=None if args.detector == "none" else args.detector, poses_dir=None)

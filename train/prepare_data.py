@@ -35,7 +35,7 @@ if __name__ == "__main__" and __package__ in (None, ""):
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from birdanim.detect import Box, crop_square, merge_boxes, square_window
+from birdanim.stages.detect import Box, crop_square, merge_boxes, square_window
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -229,7 +229,7 @@ def main(argv=None) -> int:
         return 2
     detector = None
     if args.detector != "none":
-        from birdanim.detect import BirdDetector
+        from birdanim.stages.detect import BirdDetector
         from birdanim.errors import DetectorUnavailableError
 
         try:

@@ -2,7 +2,7 @@
 
     image [N,3,R,R] in [-1,1]
       -> resize to feat_res (the feature network's input side; 128 instead of 256 halves its cost 4x)
-      -> frozen ImageNet EfficientNet-Lite0: 4 maps at strides 4/8/16/32        (birdanim.features)
+      -> frozen ImageNet EfficientNet-Lite0: 4 maps at strides 4/8/16/32        (birdanim.models.features)
       -> CCM: a random 1x1 conv per scale (fixed at init, never trained)
       -> CSM: from deepest to shallowest, upsample and add, then a random 3x3 conv (fixed)
       -> one small trainable patch discriminator per scale (strided 4x4 convs, spectral norm, BN;
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from birdanim.features import load_efficientnet_lite
+from birdanim.models.features import load_efficientnet_lite
 from birdanim.models.discriminator import MinibatchStd
 
 

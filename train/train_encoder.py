@@ -1,4 +1,4 @@
-"""Train the W+ encoder (birdanim/encoder.py) on the generator's own samples; save it in weights/encoder/.
+"""Train the W+ encoder (birdanim/engines/gan/encoder.py) on the generator's own samples; save it in weights/encoder/.
 
 Each step draws z, maps it to ws (with style mixing between two z at a random layer half the time,
 so the encoder also sees W+ codes that are not a single w), renders the images with constant noise,
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from birdanim.checkpoint import WEIGHTS_FILE, load_generator, resolve
 from birdanim.device import pick_device, set_cpu_threads
-from birdanim.encoder import EncoderConfig, WEncoder, save_encoder
-from birdanim.poses import sha256_file
+from birdanim.engines.gan.encoder import EncoderConfig, WEncoder, save_encoder
+from birdanim.engines.gan.poses import sha256_file
 
 
 @torch.no_grad()

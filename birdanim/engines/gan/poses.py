@@ -19,8 +19,9 @@ import torch
 
 from birdanim.checkpoint import write_json_atomic
 from birdanim.errors import WeightsError
+from birdanim.paths import ASSETS
 
-DEFAULT_POSES_DIR = Path(__file__).resolve().parent.parent / "assets" / "target_poses"
+DEFAULT_POSES_DIR = ASSETS / "target_poses"
 MANIFEST = "manifest.json"
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from birdanim.commands._common import TqdmProgress, add_model_arguments, add_perceptual_argument, fail
+from birdanim.cli._common import TqdmProgress, add_model_arguments, add_perceptual_argument, fail
 from birdanim.errors import BirdanimError
 
 HELP = "animate a bird photo into an MP4 of that bird flying"
@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_box(text: str | None):
-    from birdanim.detect import Box
+    from birdanim.stages.detect import Box
 
     if text is None:
         return None
@@ -58,14 +58,14 @@ def parse_box(text: str | None):
 
 
 def scale_box(box, s: float):
-    from birdanim.detect import Box
+    from birdanim.stages.detect import Box
 
     return box if s == 1 else Box(box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s)
 
 
 def run(args) -> int:
     from birdanim.device import set_cpu_threads
-    from birdanim.photo import oriented_size
+    from birdanim.stages.photo import oriented_size
     from birdanim.service import Animator
 
     set_cpu_threads()

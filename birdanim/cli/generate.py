@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from birdanim.commands._common import add_model_arguments, fail, parse_seeds
+from birdanim.cli._common import add_model_arguments, fail, parse_seeds
 from birdanim.errors import BirdanimError
 
 HELP = "generate random birds (one per seed) into a grid image"

@@ -18,10 +18,10 @@ import numpy as np
 from PIL import Image
 
 from birdanim.errors import DetectorUnavailableError
+from birdanim.paths import WEIGHTS, env_path, shared_detector
 
 BIRD_CLASS = 14  # COCO index of "bird"
 MIN_CONF = 0.25
-SHARED_DETECTOR = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "yolov8n_int8_openvino_model"
 
 
 @dataclass
@@ -142,11 +142,8 @@ def detector_candidates(spec: str | os.PathLike | None = "auto") -> list[str]:
     a local yolov8n.pt, then "yolov8n.pt" (ultralytics downloads it when online)."""
     if spec not in (None, "auto"):
         return [str(spec)]
-    cands = []
-    if os.environ.get("BIRDANIM_DETECTOR"):
-        cands.append(os.environ["BIRDANIM_DETECTOR"])
-    repo = Path(__file__).resolve().parent.parent
-    for p in (SHARED_DETECTOR, repo / "weights" / "yolov8n.pt", Path("yolov8n.pt")):
+    cands = [c for c in [env_path("BIRDANIM_DETECTOR")] if c]
+    for p in (shared_detector(), WEIGHTS / "yolov8n.pt", Path("yolov8n.pt")):
         if p.exists():
             cands.append(str(p))
     cands.append("yolov8n.pt")

@@ -6,7 +6,7 @@
 It predicts ws as w_avg + a shared delta + a per-layer delta, so an untrained encoder already
 returns the average bird. Trained on the generator's own samples (train/train_encoder.py).
 
-Two trunks: "lite0" (default) reads frozen ImageNet EfficientNet-Lite0 features (birdanim.features;
+Two trunks: "lite0" (default) reads frozen ImageNet EfficientNet-Lite0 features (birdanim.models.features;
 not stored in the checkpoint) and trains only a small head: it learns from few samples and carries
 over to real photos, which the generator's samples only approximate. "cnn" is a small CNN trained
 from scratch (no pretrained weights needed).
@@ -95,7 +95,7 @@ class Lite0Trunk(nn.Module):
 
     def net(self, device):
         if not self._net:
-            from birdanim.features import load_efficientnet_lite
+            from birdanim.models.features import load_efficientnet_lite
 
             self._net.append(load_efficientnet_lite(0, device))
         return self._net[0].to(device)
@@ -126,7 +126,7 @@ def load_encoder(weights_folder: str | Path, device: torch.device | str = "cpu",
     if G is not None and (cfg.num_ws, cfg.w_dim) != (G.num_ws, G.w_dim):
         raise CheckpointError(f"encoder predicts ws [{cfg.num_ws}, {cfg.w_dim}] but G uses [{G.num_ws}, {G.w_dim}]")
     if weights_file is not None and cfg.generator_sha256:
-        from birdanim.poses import sha256_file
+        from birdanim.engines.gan.poses import sha256_file
 
         if sha256_file(weights_file) != cfg.generator_sha256:
             raise CheckpointError(f"the encoder in {folder} was trained for other generator weights; retrain it "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from birdanim.detect import Box
+from birdanim.stages.detect import Box
 from birdanim.errors import BirdanimError
 
 MAX_SEEDS = 64  # a seed list longer than this is refused: each seed costs a generator pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from birdanim.commands._common import add_model_arguments, add_perceptual_argument, fail
+from birdanim.cli._common import add_model_arguments, add_perceptual_argument, fail
 from birdanim.errors import BadArgument, BirdanimError
 
 HELP = "project the bird in a photo into the generator's W+ space (saves ws as .npy)"
@@ -35,7 +35,7 @@ def run(args) -> int:
 
     from birdanim.device import set_cpu_threads
     from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_uint8
-    from birdanim.projector import projection
+    from birdanim.engines.gan.projector import projection
     from birdanim.service import Animator
 
     set_cpu_threads()

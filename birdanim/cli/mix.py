@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from birdanim.commands._common import add_model_arguments, fail, parse_seeds
+from birdanim.cli._common import add_model_arguments, fail, parse_seeds
 from birdanim.errors import BirdanimError
 
 HELP = "style-mixing grid: coarse layers (pose, shape) from row seeds, fine layers (colour) from column seeds"

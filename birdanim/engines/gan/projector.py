@@ -15,12 +15,12 @@ w / W+ in a copy of G (as NVlabs' projector does), held near white noise by its 
 autocorrelation at every scale, weight `noise_reg`) and renormalised after every step; the caller
 renders with that copy (`Projection.G_tuned`). Frames keep these maps fixed, so nothing flickers.
 
-Loss = perceptual distance in frozen EfficientNet-Lite0 features (birdanim.features) at `loss_res`
+Loss = perceptual distance in frozen EfficientNet-Lite0 features (birdanim.models.features) at `loss_res`
 + `pixel_weight` x mean squared pixel error at `loss_res`
 + `wplus_reg` x spread of the W+ rows around their mean (keeps the ws near W, so style mixing with
   poses behaves like mixing two generated birds).
 Learning rate: linear warm-up over the first 5% of steps, cosine ramp-down over the last 25%.
-The perceptual network is any object with forward_features() and distance() (birdanim.features:
+The perceptual network is any object with forward_features() and distance() (birdanim.models.features:
 EfficientNet-Lite0 by default, VGG LPIPS when its weights are available).
 """
 
@@ -113,7 +113,7 @@ class Loss:
     """Perceptual + pixel loss against one target, with the target's features computed once."""
 
     def __init__(self, target: torch.Tensor, features, loss_res: int, pixel_weight: float):
-        # target: [1, 3, H, W] in [-1, 1]; features: a birdanim.features network (or None: pixels only);
+        # target: [1, 3, H, W] in [-1, 1]; features: a birdanim.models.features network (or None: pixels only);
         # loss_res: side in pixels for both losses; pixel_weight: weight of the MSE term.
         self.features, self.res, self.pixel_weight = features, loss_res, pixel_weight
         self.target = self.resize(target.float())
@@ -234,11 +234,11 @@ def projection(
     *,
     quality: str = "fast",  # "fast" | "balanced" | "best" (see PRESETS)
     init_ws: torch.Tensor | None = None,  # [1, num_ws, w_dim] start (overrides the encoder)
-    encoder: torch.nn.Module | None = None,  # birdanim.encoder.WEncoder: predicts the start ws
+    encoder: torch.nn.Module | None = None,  # birdanim.engines.gan.encoder.WEncoder: predicts the start ws
     steps: int | None = None,  # override the preset's W + W+ step count
     seed: int = 0,  # seeds the w-noise ramp: same inputs + seed -> same ws
     progress: ProgressFn | None = None,
-    features: torch.nn.Module | None = None,  # birdanim.features network; None loads Lite0 once per call
+    features: torch.nn.Module | None = None,  # birdanim.models.features network; None loads Lite0 once per call
     config: ProjectorConfig | None = None,  # full control (overrides quality and steps)
 ) -> Projection:
     """Find ws (and, for "best", a tuned G copy) that make G reproduce `target`."""
@@ -247,7 +247,7 @@ def projection(
         raise ValueError(f"target must be [1, 3, H, W] in [-1, 1], got {tuple(target.shape)}")
     target = target.to(device).float()
     if features is None:
-        from birdanim.features import load_efficientnet_lite
+        from birdanim.models.features import load_efficientnet_lite
 
         features = load_efficientnet_lite(0, device)
     w_avg, w_std = w_stats(G)

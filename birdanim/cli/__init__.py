@@ -1,6 +1,6 @@
 """The `birdanim` command line: a thin dispatcher.
 
-Each user command lives in its own module `birdanim/commands/<name>.py` defining
+Each user command lives in its own module `birdanim/cli/<name>.py` defining
 `HELP` (one line), `EXAMPLES` (runnable examples shown by --help), `add_arguments(parser)` and
 `run(args) -> int`. The model makers' commands (prepare, train, metrics, export) forward to the
 scripts in the repository's `train/` folder, which exist in a source checkout only.
@@ -13,11 +13,11 @@ import importlib
 import pkgutil
 import runpy
 import sys
-from pathlib import Path
 
-import birdanim.commands
+from birdanim.paths import REPO_ROOT
 
-TRAIN_DIR = Path(__file__).resolve().parent.parent / "train"
+
+TRAIN_DIR = REPO_ROOT / "train"
 TRAIN_SCRIPTS = {  # command -> (script in train/, one-line help)
     "prepare": ("prepare_data.py", "prepare a training dataset: detect, crop, dedupe, split (model makers)"),
     "train": ("train.py", "train a generator (model makers)"),
@@ -28,9 +28,9 @@ TRAIN_SCRIPTS = {  # command -> (script in train/, one-line help)
 
 def _user_commands() -> dict:
     mods = {}
-    for info in pkgutil.iter_modules(birdanim.commands.__path__):
+    for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
-            mods[info.name.replace("_", "-")] = f"birdanim.commands.{info.name}"
+            mods[info.name.replace("_", "-")] = f"{__name__}.{info.name}"
     return mods
 
 

@@ -1,0 +1,7 @@
+"""`python -m birdanim.cli` = the `birdanim` command."""
+
+import sys
+
+from birdanim.cli import main
+
+sys.exit(main())

@@ -1,1 +1,0 @@
-"""One module per `birdanim` user command (see birdanim/cli.py for the contract)."""

@@ -1,0 +1,1 @@
+"""What the Gradio app needs besides the service: render jobs, input helpers, plots."""
