@@ -1,0 +1,1 @@
+"""The training loop: config and presets, data, augmentation, losses, networks, snapshots."""
