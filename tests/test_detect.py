@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from birdanim.paths import SHARED, shared_detector
+from birdanim.paths import shared_detector
+from conftest import needs_detector, needs_shared
 from birdanim.stages.detect import Box, crop_square, merge_boxes, same_bird, square_window
 from birdanim.errors import DetectorUnavailableError
 
@@ -77,9 +78,8 @@ def test_unloadable_detector_raises(tmp_path):
 
 @pytest.mark.slow
 def test_real_detector_finds_the_bird():
-    photo = SHARED / "reference" / "aps360" / "stylegan2-ada-pytorch-copy" / "good_birds" / "2" / "frame_0000.jpg"
-    if not shared_detector().is_dir() or not photo.is_file():
-        pytest.skip("../shared (detector export and reference photo) is not available")
+    needs_detector()
+    photo = needs_shared("reference", "aps360", "stylegan2-ada-pytorch-copy", "good_birds", "2", "frame_0000.jpg")
     from birdanim.stages.detect import BirdDetector
     from birdanim.stages.photo import load_photo
 

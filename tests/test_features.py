@@ -2,7 +2,6 @@
 
 import io
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from PIL import Image
 from birdanim.models.features import load_efficientnet_lite, perceptual_distance
 from birdanim.imageops import pil_to_tensor
 
-SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "birds256" / "train.zip"
+from conftest import needs_shared
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +53,10 @@ def test_perceptual_distance(lite0):
 
 @pytest.mark.slow
 def test_lite2_pooled_real_bird_differs_from_noise():
-    if not SHARED_TRAIN.is_file():
-        pytest.skip(f"needs the shared bird crops at {SHARED_TRAIN}")
+    train_zip = needs_shared("data", "birds256", "train.zip")
     torch.set_num_threads(2)
     lite2 = load_efficientnet_lite(2)
-    with zipfile.ZipFile(SHARED_TRAIN) as z:
+    with zipfile.ZipFile(train_zip) as z:
         names = sorted(z.namelist())[:2]
         birds = torch.cat([pil_to_tensor(Image.open(io.BytesIO(z.read(n)))) for n in names])
     noise = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(3)) * 2 - 1
@@ -75,7 +73,6 @@ def test_lite2_pooled_real_bird_differs_from_noise():
 def test_lpips_vgg_from_a_local_vgg16_file(tmp_path, monkeypatch):
     """VGG LPIPS loads its trunk from a local torchvision VGG16 state dict (here random weights in the
     real layout, features only); a missing or wrong file is a FeaturesUnavailableError."""
-    pytest.importorskip("lpips")
     import torchvision
 
     from birdanim.errors import FeaturesUnavailableError
