@@ -101,7 +101,6 @@ def test_compositor_pastes_inside_the_window_only():
 def test_remove_region_fills_the_box_from_its_surroundings():
     from birdanim.stages.composite import remove_region
 
-    pytest.importorskip("cv2")
     a = np.zeros((100, 160, 3), np.uint8)
     a[...] = (100, 150, 220)  # sky
     a[40:60, 60:100] = (20, 20, 20)  # the old bird

@@ -113,7 +113,6 @@ def test_huge_legal_image_downscaled():
 
 
 def test_text_file_after_ultralytics_patched_pillow(tmp_path):
-    pytest.importorskip("ultralytics")
     import ultralytics.utils.patches  # noqa: F401  (patches PIL.Image.open to retry with pi-heif)
 
     with pytest.raises(BadImageError, match="not an image"):
