@@ -75,3 +75,19 @@ def test_over_composite():
     over(dst, src, (8, -2))  # clipped at the corner
     np.testing.assert_allclose(dst[0:2, 8:10], 0.6)
     assert (dst[2:, :] == 0.2).all() and (dst[:, :8] == 0.2).all()
+
+
+def test_soft_edges_have_no_dark_fringe():
+    """White with a soft alpha, rotated through the mesh and composited over white: white everywhere
+    (premultiplied sampling: transparent texels carry no colour into the edge)."""
+    tex, a = textured_blob()
+    tex[..., :3] = a[..., None]  # premultiplied white
+    mesh = mesh_from_mask(a, 10.0)
+    th = np.radians(30)
+    R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    dv = (mesh.vertices - 60) @ R.T + 70
+    layer = render_mesh(tex, mesh.vertices, dv, mesh.triangles, (140, 140))
+    assert layer[..., 3].max() > 0.99 and (layer[..., 3] > 0.01).sum() > 3000
+    bg = np.ones((140, 140, 3), np.float32)
+    over(bg, layer)
+    assert np.abs(bg - 1).max() < 1e-4

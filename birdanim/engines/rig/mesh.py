@@ -200,7 +200,7 @@ def mesh_from_mask(
         e = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
         _, inv, cnt = np.unique(e, axis=0, return_inverse=True, return_counts=True)
         on_boundary = (cnt[inv.reshape(3, -1)] == 1).any(0)
-        bad = on_boundary & (_min_angles(points, tris) < 8.0)
+        bad = on_boundary & (_min_angles(points, tris) < 8.0) & (tris >= len(jl)).all(1)  # joints keep theirs
         if not bad.any():
             break
         tris = tris[~bad]
