@@ -20,12 +20,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-gr = pytest.importorskip("gradio")
-gradio_client = pytest.importorskip("gradio_client")
+import gradio as gr  # noqa: E402
+import gradio_client  # noqa: E402
 
 import app  # noqa: E402
 from _anim_tiny import one_thread  # noqa: E402,F401 (autouse fixture: tiny models run faster on one thread)
 from _app_tiny import bird_photo, tiny_animator  # noqa: E402
+from conftest import needs_detector, needs_shared  # noqa: E402
 from birdanim.stages.detect import Box  # noqa: E402
 from birdanim.stages.video import probe  # noqa: E402
 
@@ -307,20 +308,16 @@ def test_uploads_and_results_are_deleted_from_gradios_cache(service, monkeypatch
         demo.close()
 
 
-SHARED_TEST_ZIP = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "birds256" / "test.zip"
-
-
 @pytest.mark.slow
 def test_end_to_end_real_bird_through_the_real_detector(tmp_path):
     """A real bird photo -> YOLOv8 finds it -> the app renders an H.264 MP4 (tiny generator)."""
     import zipfile
 
-    if not SHARED_TEST_ZIP.is_file():
-        pytest.skip(f"{SHARED_TEST_ZIP} is absent (the shared data folder); CI has it")
+    test_zip = needs_shared("data", "birds256", "test.zip")
+    needs_detector()
     service = tiny_animator(tmp_path / "weights", detector="auto")
-    if service.detector is None:
-        pytest.skip(f"no YOLOv8 detector could be loaded: {service.detector_error}")
-    with zipfile.ZipFile(SHARED_TEST_ZIP) as z:  # a real photo, kept in tmp_path only
+    assert service.detector is not None, f"the shared detector is there but did not load: {service.detector_error}"
+    with zipfile.ZipFile(test_zip) as z:  # a real photo, kept in tmp_path only
         name = sorted(z.namelist())[0]
         photo = tmp_path / name
         photo.write_bytes(z.read(name))

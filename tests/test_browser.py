@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-CHROMIUM = os.environ.get("BIRDANIM_CHROMIUM", "/usr/bin/chromium")
+from conftest import needs_chromium
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPO = Path(__file__).resolve().parent.parent
@@ -24,13 +25,12 @@ ARTIFACTS = Path(os.environ.get("BIRDANIM_ARTIFACTS", REPO / "out")) / "browser"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium"),
 ]
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    pytest.importorskip("playwright")
+    needs_chromium()  # before the slow set-up: skips (fails under CI=true) when Chromium is missing
     mp = pytest.MonkeyPatch()
     mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("example_cache")))  # no stale cache
     import app
@@ -53,7 +53,7 @@ def page(app_url):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=needs_chromium(), args=CHROMIUM_ARGS, headless=True)
         pg = browser.new_page(viewport={"width": 1280, "height": 1000})
         pg.set_default_timeout(60_000)
         pg.goto(app_url)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from train.prepare_data import Deduper, dhash, is_test, main, prepare
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from conftest import needs_detector, needs_shared
 
 
 def _img(seed, size=(120, 90)):
@@ -96,10 +96,8 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_with_detector_keeps_one_bird_and_crops_it(tmp_path):
-    det_path = SHARED / "models" / "yolov8n_int8_openvino_model"
-    crops = SHARED / "data" / "birds256" / "train.zip"
-    if not det_path.exists() or not crops.is_file():
-        pytest.skip(f"needs the shared detector ({det_path}) and bird crops ({crops})")
+    det_path = needs_detector()
+    crops = needs_shared("data", "birds256", "train.zip")
     from birdanim.stages.detect import BirdDetector
 
     src = tmp_path / "photos"
