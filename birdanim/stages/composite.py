@@ -71,11 +71,9 @@ class Compositor:
 def remove_region(img: np.ndarray, box: tuple[float, float, float, float], grow: float = 0.06, work_side: int = 320) -> np.ndarray:
     """uint8 [H, W, 3] with the box (grown by `grow` x its size per side) filled in from its
     surroundings by OpenCV's Telea inpainting, computed at <= work_side px and pasted back inside the
-    box (and a soft rim around it). Without OpenCV the image is returned unchanged."""
-    try:
-        import cv2
-    except ImportError:
-        return img
+    box (and a soft rim around it). OpenCV is a declared requirement (opencv-python)."""
+    import cv2
+
     h, w = img.shape[:2]
     x0, y0, x1, y1 = box
     gx, gy = grow * (x1 - x0), grow * (y1 - y0)
