@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from birdanim.engines.rig.mesh import mesh_from_mask, mesh_from_polygon
+from birdanim.engines.rig.mesh import mesh_from_mask, mesh_from_polygon, spacing_for
 
 
 def bird_mask(size: int = 200, blur: float = 1.0) -> np.ndarray:
@@ -90,3 +90,10 @@ def test_concave_shape_covered():
     inside = a > 0.5
     assert (covered(mesh, a.shape) & inside).sum() / inside.sum() >= 0.99
     assert a[~covered(mesh, a.shape)].max() < 0.05  # nothing of the shape outside the mesh
+
+
+@pytest.mark.parametrize("size", [60, 200, 400])
+def test_spacing_for_gives_about_n_triangles(size):
+    a = bird_mask(size, blur=0.5)
+    n = len(mesh_from_mask(a, spacing_for(a, 250)).triangles)
+    assert 170 <= n <= 340, n
