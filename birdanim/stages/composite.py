@@ -1,7 +1,7 @@
 """Paste the animated bird back into the original photo, blended by a feathered elliptical mask.
 
-With the bird's box given, the original bird is first removed from the background (OpenCV inpainting
-at a reduced size, so it costs well under a second once per video): otherwise its wing tips would show
+With the bird's box given, the original bird is first removed from the background (stages.scene's
+fill, at a reduced size, so it costs well under a second once per video): otherwise its wing tips would show
 outside the mask as a ghost of the still bird. The output keeps the photo's aspect ratio, with the long side capped (default 1280 px) and both
 sides rounded down to even numbers (H.264 yuv420p needs them even).
 """
@@ -68,11 +68,12 @@ class Compositor:
         return np.stack([self(f) for f in frames])
 
 
-def remove_region(img: np.ndarray, box: tuple[float, float, float, float], grow: float = 0.06, work_side: int = 320) -> np.ndarray:
+def remove_region(img: np.ndarray, box: tuple[float, float, float, float], grow: float = 0.06, work_side: int = 256) -> np.ndarray:
     """uint8 [H, W, 3] with the box (grown by `grow` x its size per side) filled in from its
-    surroundings by OpenCV's Telea inpainting, computed at <= work_side px and pasted back inside the
-    box (and a soft rim around it). OpenCV is a declared requirement (opencv-python)."""
-    import cv2
+    surroundings by ``birdanim.stages.scene.fill_hole`` (a pyramid fill at <= work_side px with the
+    surroundings' texture mirrored in: no streaks, unlike cv2.inpaint on a hole this big); pixels away
+    from the box are untouched."""
+    from birdanim.stages.scene import fill_hole
 
     h, w = img.shape[:2]
     x0, y0, x1, y1 = box
@@ -81,14 +82,6 @@ def remove_region(img: np.ndarray, box: tuple[float, float, float, float], grow:
     x1, y1 = min(w, int(np.ceil(x1 + gx))), min(h, int(np.ceil(y1 + gy)))
     if x1 <= x0 or y1 <= y0:
         return img
-    s = min(1.0, work_side / max(h, w))
-    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    mask = np.zeros(small.shape[:2], np.uint8)
-    mask[int(y0 * s) : int(np.ceil(y1 * s)), int(x0 * s) : int(np.ceil(x1 * s))] = 255
-    filled = cv2.inpaint(np.ascontiguousarray(small), mask, 3, cv2.INPAINT_TELEA)
-    big = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    m = np.zeros((h, w), np.float32)  # a soft-edged box: no visible rectangle where the fill meets the photo
-    m[y0:y1, x0:x1] = 1.0
-    sigma = max(1.0, 0.03 * max(x1 - x0, y1 - y0))
-    m = np.maximum(m, cv2.GaussianBlur(m, (0, 0), sigma))[..., None]
-    return np.clip(m * big + (1 - m) * img + 0.5, 0, 255).astype(np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[y0:y1, x0:x1] = 1.0
+    return fill_hole(img, alpha, work_side=work_side)
