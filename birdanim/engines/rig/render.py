@@ -6,8 +6,10 @@ to the texture through the affine map of its triangle (deformed -> rest, all tri
 computed at once with numpy), and the premultiplied RGBA texture is sampled there with one bilinear
 cv2.remap. Premultiplied alpha means colour never bleeds in from transparent texels (no dark fringes).
 
-- Fold-overs: where the deformed mesh overlaps itself, the triangle drawn later (higher id) wins; order
-  the triangles (or render layers separately, e.g. one mesh per wing) to choose what is in front.
+- Fold-overs: where the deformed mesh overlaps itself, the triangle drawn later (higher id) wins, pixel
+  by pixel; triangles of the two overlapping sheets interleave in id order, so a fold inside one mesh
+  shows speckles (docs/arap-demo.png, at the wing's root). Parts that overlap (wings over the body)
+  should be separate meshes rendered as layers, back to front.
 - Cracks: pixels on no triangle but next to one take a neighbour's id (a 3x3 dilation of the id buffer),
   so seams between triangles never open, and the mesh grows 1 px outwards, where the texture's alpha is
   already ~0 because meshes extend `margin` px beyond the soft mask.
