@@ -35,3 +35,7 @@ class WeightsError(BirdanimError):
 
 class BadArgument(BirdanimError, ValueError):
     """An animate / mixing parameter is out of range."""
+
+
+class Cancelled(BirdanimError):
+    """The caller cancelled the job (its threading.Event was set); also exported by birdanim.service."""

@@ -16,14 +16,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from birdanim.errors import BirdanimError
+from birdanim.errors import Cancelled
 from birdanim.imageops import tensor_to_uint8
 
 MIN_FRAMES, MAX_FRAMES = 2, 600
 
-
-class Cancelled(BirdanimError):
-    """The caller cancelled the job (its threading.Event was set); also exported by birdanim.service."""
 
 
 def mix_with_poses(
