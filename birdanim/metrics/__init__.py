@@ -1,0 +1,1 @@
+"""Measurements of what an animation keeps of the user's bird (see fidelity.py)."""
