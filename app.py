@@ -301,7 +301,7 @@ def example_render(service):
 
 
 def example_photos() -> list[Path]:
-    """The shipped examples (train/make_examples.py writes them)."""
+    """The shipped examples (train/tools/make_examples.py writes them)."""
     return sorted(EXAMPLES_DIR.glob("*.jpg")) + sorted(EXAMPLES_DIR.glob("*.png"))
 
 

@@ -1,9 +1,9 @@
 """Benchmark of the animate flow: photo -> 300-frame 256 px MP4, time per stage vs the 15 s target,
 the reference recipe timed in the same run, quality figures, and projection of unseen test photos.
 
-    python benchmarks/bench_animate.py                         # everything, on weights/ (slow: see --n)
-    python benchmarks/bench_animate.py --n 8 --presets fast    # quick run
-    python benchmarks/bench_animate.py --random-g --n 0        # timings only, untrained default-config G
+    python -m benchmarks.bench_animate                         # everything, on weights/ (slow: see --n)
+    python -m benchmarks.bench_animate --n 8 --presets fast    # quick run
+    python -m benchmarks.bench_animate --random-g --n 0        # timings only, untrained default-config G
 
 Sections:
 1. End to end (Animator.animate with default settings on --photo): detect, project, render, encode,
@@ -14,7 +14,7 @@ Sections:
    across frames (cosine similarity of Lite0 pooled features of each frame to the crop), smoothness
    (mean and max frame-to-frame mean absolute difference, seam included), bird-detect rate over frames.
 4. New data (--n photos from the test splits for "fast", --n-slow for balanced and best): Fréchet distance in EfficientNet-Lite2
-   pooled features between the reconstructions and the photos (train/evaluate.py's FD), seconds per
+   pooled features between the reconstructions and the photos (train/metrics/evaluate.py's FD), seconds per
    photo (FD needs n >= 2). With n photos the FD has a large bias: compare presets at the same n, not with FID tables.
 """
 
@@ -27,16 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from birdanim.device import set_cpu_threads
+from birdanim.imageops import pil_to_tensor, tensor_to_uint8, uint8_to_float, uint8_to_tensor
+from birdanim.paths import SHARED, WEIGHTS
 
-from birdanim.device import set_cpu_threads  # noqa: E402
-from birdanim.imageops import pil_to_tensor, tensor_to_uint8, uint8_to_float, uint8_to_tensor  # noqa: E402
-
-SHARED = ROOT.parent / "shared"
 DEFAULT_PHOTO = SHARED / "reference" / "aps360" / "stylegan2-ada-pytorch-copy" / "good_birds" / "2" / "frame_0000.jpg"
 TARGET_S = 15.0
 
@@ -193,7 +190,7 @@ def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None,
     shared --cache, then once without --shard to report all photos."""
     from birdanim.models.features import load_efficientnet_lite
     from birdanim.engines.gan.projector import projection
-    from train.evaluate import embed, frechet_distance, real_test_images, stats
+    from train.metrics.evaluate import embed, frechet_distance, real_test_images, stats
 
     print("\n== 4. projection of unseen test photos (FD in Lite2 pooled features, recon vs the same photos) ==")
     try:
@@ -256,7 +253,7 @@ def new_data(a, n: int, presets: list[str], n_slow: int, cache_dir: Path | None,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", default=str(ROOT / "weights"), help="generator weights folder")
+    p.add_argument("--weights", default=str(WEIGHTS), help="generator weights folder")
     p.add_argument("--poses", default=None, help="target poses (default assets/target_poses)")
     p.add_argument("--photo", default=str(DEFAULT_PHOTO), help="the photo to animate")
     p.add_argument("--frames", type=int, default=300)

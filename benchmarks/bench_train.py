@@ -1,9 +1,9 @@
 """Training speed: images/s of one full iteration (G step + D step) for each D option and resolution,
 and where the time goes (G forward/backward, augmentation, feature network, D heads).
 
-    python benchmarks/bench_train.py                         # 128 and 256 px, projected and classic D
-    python benchmarks/bench_train.py --res 256 --d projected --feat-res 128 160 --steps 4
-    python benchmarks/bench_train.py --res 128 256 --d projected --channel-base 2048 4096 8192   # wider G
+    python -m benchmarks.bench_train                         # 128 and 256 px, projected and classic D
+    python -m benchmarks.bench_train --res 256 --d projected --feat-res 128 160 --steps 4
+    python -m benchmarks.bench_train --res 128 256 --d projected --channel-base 2048 4096 8192   # wider G
 
 Uses random images (speed does not depend on content). The machine is shared: numbers vary +-30%;
 the reference line (a fixed 3x3 conv) measured in the same run shows how busy the CPU was.
@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 import torch.nn.functional as F
 
-from train.data import ImageDataset
-from train.presets import make_config
-from train.train import Dist, Trainer
+from train.loop.data import ImageDataset
+from train.loop.presets import make_config
+from train.loop.train import Dist, Trainer
 
 
 def reference_gflops(seconds: float = 2.0) -> float:
@@ -48,7 +45,7 @@ class Timer:
 
 def profile_step(tr: Trainer, timer: Timer) -> None:
     """The same work as Trainer.gan_step, timed part by part."""
-    from train import loss as L
+    from train.loop import loss as L
 
     cfg, n, D = tr.cfg, tr.batch_gpu, tr.D
     projected = hasattr(D, "project")

@@ -1,8 +1,8 @@
 """Load test of the app: N concurrent animate requests through gradio_client against `python app.py`.
 
-    python benchmarks/load_test.py                          # weights/ + assets/target_poses, 8 x 300 frames
-    python benchmarks/load_test.py --short                  # 8 x 30 frames (a quick check)
-    python benchmarks/load_test.py --random-weights         # no trained weights yet: the shipped 256 px
+    python -m benchmarks.load_test                          # weights/ + assets/target_poses, 8 x 300 frames
+    python -m benchmarks.load_test --short                  # 8 x 30 frames (a quick check)
+    python -m benchmarks.load_test --random-weights         # no trained weights yet: the shipped 256 px
                                                             # architecture, randomly initialised (same cost)
 
 Starts the app in a subprocess on 127.0.0.1 (a free port), sends the requests at once (one client
@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # app.py lives at the repository root
 
 
 def free_port() -> int:

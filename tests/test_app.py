@@ -8,7 +8,6 @@ for. The slow test at the bottom uses the real YOLOv8 detector as well.
 from __future__ import annotations
 
 import struct
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -17,18 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import gradio as gr
+import gradio_client
 
-import gradio as gr  # noqa: E402
-import gradio_client  # noqa: E402
-
-import app  # noqa: E402
-from _anim_tiny import one_thread  # noqa: E402,F401 (autouse fixture: tiny models run faster on one thread)
-from _app_tiny import bird_photo, tiny_animator  # noqa: E402
-from conftest import needs_detector, needs_shared  # noqa: E402
-from birdanim.stages.detect import Box  # noqa: E402
-from birdanim.stages.video import probe  # noqa: E402
+import app
+from _anim_tiny import one_thread  # noqa: F401 (autouse fixture: tiny models run faster on one thread)
+from _app_tiny import bird_photo, tiny_animator
+from conftest import needs_detector, needs_shared
+from birdanim.stages.detect import Box
+from birdanim.stages.video import probe
 
 ANIMATE_DEFAULTS = dict(cx=50, cy=50, size=40, cutoff=3, frames=16, fps=8, quality="fast", seed=0, strength=1.0,
                         in_scene=False, gif=False)

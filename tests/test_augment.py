@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from train.augment import AdaController, AugmentConfig, AugmentPipe, DiffAugment
+from train.loop.augment import AdaController, AugmentConfig, AugmentPipe, DiffAugment
 
 OFF = {f.name: 0.0 for f in dataclasses.fields(AugmentConfig) if f.name in (
     "xflip", "translate", "scale", "rotate", "brightness", "contrast", "saturation", "hue")}

@@ -7,13 +7,9 @@ Screenshots go to $BIRDANIM_ARTIFACTS/browser or out/browser/ in the repository 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import needs_chromium
 
@@ -35,7 +31,7 @@ def app_url(tmp_path_factory):
     mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("example_cache")))  # no stale cache
     import app
     from _app_tiny import tiny_animator
-    from train.make_examples import make_examples
+    from train.tools.make_examples import make_examples
 
     weights = tmp_path_factory.mktemp("weights")
     service = tiny_animator(weights)  # the real service on a 32 px generator

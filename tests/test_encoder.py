@@ -1,9 +1,6 @@
 """The W+ encoder learns from the generator's samples, round-trips through safetensors, and is
 picked up by the service only for the weights it was trained for."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from _anim_tiny import one_thread, tiny_generator  # noqa: F401 (autouse fixture)
@@ -11,9 +8,8 @@ from _anim_tiny import one_thread, tiny_generator  # noqa: F401 (autouse fixture
 from birdanim.checkpoint import CheckpointError, save_generator
 from birdanim.engines.gan.encoder import EncoderConfig, WEncoder, load_encoder, save_encoder
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from train.train_encoder import main as train_main  # noqa: E402
-from train.train_encoder import sample_batch, train_encoder  # noqa: E402
+from train.tools.train_encoder import main as train_main
+from train.tools.train_encoder import sample_batch, train_encoder
 
 
 @pytest.fixture(scope="module")

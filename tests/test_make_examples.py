@@ -1,18 +1,13 @@
-"""train/make_examples.py: the app's example photos are the generator's birds in simple scenes."""
+"""train/tools/make_examples.py: the app's example photos are the generator's birds in simple scenes."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from _app_tiny import tiny_weights  # noqa: E402
-from birdanim.engines.gan.poses import sha256_file  # noqa: E402
-from train.make_examples import SCENES, main, place, scene  # noqa: E402
+from _app_tiny import tiny_weights
+from birdanim.engines.gan.poses import sha256_file
+from train.tools.make_examples import SCENES, main, place, scene
 
 
 def test_examples_are_scenes_with_the_generators_birds(tmp_path):

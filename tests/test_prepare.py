@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.prepare_data import Deduper, dhash, is_test, main, prepare
+from train.tools.prepare_data import Deduper, dhash, is_test, main, prepare
 
 from conftest import needs_detector, needs_shared
 

@@ -1,11 +1,11 @@
-"""train/probe_d.py: loads a snapshot's D and G_ema as trained, and scores sources the same way."""
+"""train/diagnostics/probe_d.py: loads a snapshot's D and G_ema as trained, and scores sources the same way."""
 
 import torch
 
-from train import snapshot as S
-from train.presets import make_config
-from train.probe_d import d_scores, load_run, main, probe
-from train.train import Dist, Trainer
+from train.loop import snapshot as S
+from train.loop.presets import make_config
+from train.diagnostics.probe_d import d_scores, load_run, main, probe
+from train.loop.train import Dist, Trainer
 
 from tests.test_train import CPU, lite0, tiny_data  # noqa: F401  (lite0 is a fixture)
 

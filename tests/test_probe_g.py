@@ -1,11 +1,11 @@
-"""train/probe_g.py: the generator diagnosis measures what it says on a tiny generator."""
+"""train/diagnostics/probe_g.py: the generator diagnosis measures what it says on a tiny generator."""
 
 import json
 
 import torch
 
 from birdanim.checkpoint import save_generator
-from train.probe_g import main, pairwise_spread, probe, red_share
+from train.diagnostics.probe_g import main, pairwise_spread, probe, red_share
 
 from tests._anim_tiny import tiny_generator
 

@@ -156,10 +156,7 @@ def test_committed_poses_match_committed_weights():
 
 
 def test_make_target_poses_script(weights, tmp_path, monkeypatch):
-    import sys
-
-    sys.path.insert(0, str(REPO))
-    from train.make_target_poses import add_inbetweens, main
+    from train.tools.make_target_poses import add_inbetweens, main
 
     ws, labels = add_inbetweens([torch.zeros(2), torch.ones(2), torch.full((2,), 5.0)], ["a", "b", "c"], 5)
     assert len(ws) == 5 and labels[:3] == ["a", "b", "in-between of b and c"]  # widest gap first
@@ -181,10 +178,7 @@ def test_make_target_poses_script(weights, tmp_path, monkeypatch):
 def test_make_target_poses_restarts_a_fit_that_lost_the_bird(weights, tmp_path, monkeypatch):
     """A pose whose fit from the previous pose renders no bird is fitted again from the encoder's /
     the average w start, and the manifest names it."""
-    import sys
-
-    sys.path.insert(0, str(REPO))
-    import train.make_target_poses as mtp
+    import train.tools.make_target_poses as mtp
 
     frames = tmp_path / "frames"
     frames.mkdir()

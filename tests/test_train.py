@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from birdanim.checkpoint import CheckpointError
-from train import snapshot as S
-from train.data import ImageDataset
-from train.presets import make_config
-from train.train import Dist, Trainer, main, parse_args, resolve, train
+from train.loop import snapshot as S
+from train.loop.data import ImageDataset
+from train.loop.presets import make_config
+from train.loop.train import Dist, Trainer, main, parse_args, resolve, train
 
 CPU = torch.device("cpu")
 
@@ -170,7 +170,7 @@ def test_bad_config_is_a_clear_error(capsys):
 
 def test_rgb_init_gain_scales_the_initial_image():
     """rgb_init_gain multiplies the toRGB weights (biases start at 0), so the initial image scales by it."""
-    from train.networks import build_generator
+    from train.loop.networks import build_generator
 
     imgs = []
     for gain in (1.0, 0.1):
@@ -186,7 +186,7 @@ def test_rgb_init_gain_scales_the_initial_image():
 def test_projected_heads_minibatch_stddev_sees_batch_diversity(lite0):
     """With d_mbstd a head's logit for an image depends on how alike its batch-mates are (a batch of
     identical fakes is visible to D); without it, each image is judged alone (up to BatchNorm in train mode)."""
-    from train.networks import build_discriminator
+    from train.loop.networks import build_discriminator
 
     torch.manual_seed(0)
     x = torch.rand(4, 3, 32, 32) * 2 - 1
@@ -204,7 +204,7 @@ def test_projected_heads_minibatch_stddev_sees_batch_diversity(lite0):
 def test_projected_heads_end_res_and_separable_set_the_patch_grid(lite0):
     """d_end_res 8 gives each head ending at 8x8 a 5x5 grid of patch logits (4x4 heads: one logit); the
     separable heads have depthwise convs (groups = channels) and the same logit layout."""
-    from train.networks import build_discriminator
+    from train.loop.networks import build_discriminator
 
     x = torch.rand(2, 3, 64, 64) * 2 - 1  # feat_res 64: feature maps 16, 8, 4, 2
     sizes = {}
@@ -218,7 +218,7 @@ def test_projected_heads_end_res_and_separable_set_the_patch_grid(lite0):
 
 
 def test_feature_stats_loss_is_zero_for_equal_batches_and_spreads_a_collapsed_one():
-    from train.loss import feature_stats_loss
+    from train.loop.loss import feature_stats_loss
 
     g = torch.Generator().manual_seed(0)
     real = [torch.randn(16, 8, 4, 4, generator=g) * 2 + 1, torch.randn(16, 16, 2, 2, generator=g)]
@@ -239,8 +239,8 @@ def test_feature_stats_loss_is_zero_for_equal_batches_and_spreads_a_collapsed_on
 
 
 def test_equal_heads_weigh_each_scale_alike_in_the_losses(lite0):
-    from train import loss as L
-    from train.networks import build_discriminator
+    from train.loop import loss as L
+    from train.loop.networks import build_discriminator
 
     cfg = make_config("default")  # d_equal_heads on since 2026-12-04; the real sizes: feat_res 128, heads end at 8x8
     D = build_discriminator(cfg, lite0)
@@ -296,9 +296,9 @@ def test_branch_from_a_snapshot_is_a_new_run_that_carries_on_and_records_where_i
     """--branch-from copies a snapshot into a new run folder (the source untouched), continues it under the
     given overrides (images seen carry on), and BRANCH.json records the source; export.py turns the chain of
     branches into meta.json's branched_from, nearest first."""
-    from train.export import export
+    from train.tools.export import export
 
-    monkeypatch.setattr("train.data.CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr("train.loop.data.CACHE_DIR", tmp_path / "cache")
     data = _zip(tmp_path / "d.zip")
     common = ["--preset", "tiny", "--disc", "classic", "--loss", "logistic", "--data", str(data), "--outdir", str(tmp_path),
               "--no-progress", "--threads", "1"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from test_train_kill import _zip
-from train import snapshot as S
+from train.loop import snapshot as S
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def test_torchrun_two_processes(tmp_path):
     data = tmp_path / "data.zip"
     _zip(data)
     env = {**os.environ, "BIRDANIM_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(REPO / "train" / "train.py"),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "train.loop.train",
            "--preset", "tiny", "--disc", "classic", "--loss", "logistic", "--data", str(data), "--outdir", str(tmp_path / "runs"),
            "--kimg", "0.016", "--threads", "1", "--no-progress"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train import snapshot as S
+from train.loop import snapshot as S
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def _zip(path: Path, n: int = 16):
 
 
 def _start(outdir: Path, data: Path, env) -> subprocess.Popen:
-    cmd = [sys.executable, str(REPO / "train" / "train.py"), "--preset", "tiny", "--disc", "classic", "--loss", "logistic",
+    cmd = [sys.executable, "-m", "train.loop.train", "--preset", "tiny", "--disc", "classic", "--loss", "logistic",
            "--data", str(data), "--outdir", str(outdir), "--resume", "latest", "--kimg", "10", "--snap-kimg", "0.004",
            "--no-progress", "--threads", "1"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)

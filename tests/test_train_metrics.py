@@ -9,12 +9,12 @@ import torch
 
 from birdanim.checkpoint import load_generator, load_meta
 from birdanim.imageops import tensor_to_uint8
-from train import evaluate as E
-from train.export import export
-from train.plot import table
-from train.presets import make_config
-from train.snapshot import load_snapshot, module_state, snapshot_of_run
-from train.train import Dist, Trainer, snapshot
+from train.metrics import evaluate as E
+from train.tools.export import export
+from train.metrics.plot import table
+from train.loop.presets import make_config
+from train.loop.snapshot import load_snapshot, module_state, snapshot_of_run
+from train.loop.train import Dist, Trainer, snapshot
 
 CPU = torch.device("cpu")
 
@@ -119,7 +119,7 @@ def test_a_run_with_no_export_yet_is_nothing_to_measure(tmp_path, monkeypatch, c
 
 
 def _data(side: int = 32):
-    from train.data import ImageDataset
+    from train.loop.data import ImageDataset
 
     g = torch.Generator().manual_seed(0)
     return ImageDataset.from_tensor(torch.randint(0, 256, (8, 3, side, side), dtype=torch.uint8, generator=g))
@@ -184,7 +184,7 @@ def test_comparison_table(tmp_path):
 
 
 def test_curve_from_scratch_adds_the_lineage_of_init_from(tmp_path):
-    from train.plot import curve
+    from train.metrics.plot import curve
 
     run = tmp_path / "00002-default"
     run.mkdir()
@@ -216,7 +216,7 @@ def test_init_from_exported_weights(tmp_path, lite0):
 def test_run_started_from_weights_counts_their_images_and_cpu_hours(tmp_path, lite0):
     """--init-from writes init_from.json; export adds the source's images and CPU-hours to the run's own."""
     from birdanim.checkpoint import save_generator
-    from train.train import train as run_training
+    from train.loop.train import train as run_training
 
     src = tmp_path / "src"
     tr = Trainer(make_config("tiny"), CPU, Dist(CPU), _data(), lite0)
@@ -268,7 +268,7 @@ def test_init_from_lower_resolution_grows_the_generator(tmp_path, lite0):
     with the new toRGB silenced the output is exactly the upsampled 16 px image (skip architecture)."""
     from birdanim.checkpoint import save_generator
     from birdanim.models.layers import upsample2x
-    from train.networks import build_generator
+    from train.loop.networks import build_generator
 
     small = build_generator(make_config("tiny", {"resolution": 16, "seed": 3})).eval()
     save_generator(small, tmp_path / "w16")
@@ -351,7 +351,7 @@ def test_presets_default_is_the_recipe_of_the_shipped_weights():
 def test_history_file_keeps_a_runs_curve_from_scratch(tmp_path):
     """--add-history copies a run's metric records (with label, date and lineage, without local paths)
     once; history_curves counts them from scratch and leaves CPU-hours NaN where a record has none."""
-    from train.plot import add_history, history_curves, history_records, plot
+    from train.metrics.plot import add_history, history_curves, history_records, plot
 
     run = tmp_path / "00003-default"
     run.mkdir()
@@ -459,7 +459,7 @@ def test_export_keeps_each_n_and_if_better_compares_at_the_largest_n_both_have(t
 
 def test_pending_exports_and_curves_keep_each_n_apart(tmp_path):
     """An export measured at n = 2,000 by hand is still due for the loop's n = 500; the curves are drawn at one n."""
-    from train import plot
+    from train.metrics import plot
 
     run = tmp_path / "00000-default"
     for k in ("000001000", "000002000"):

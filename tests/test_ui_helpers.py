@@ -68,7 +68,7 @@ def test_model_card_table_names_known_keys_and_metrics():
 
 
 def test_model_card_table_puts_totals_and_the_larger_sample_first():
-    """meta.json as train/export.py writes it: the totals over the lineage lead, the counts on top of init_from say so, the
+    """meta.json as train/tools/export.py writes it: the totals over the lineage lead, the counts on top of init_from say so, the
     n = 2,000 metrics (the quality bar's) come before the n = 500 ones and each names its n; branch chains are left out."""
     meta = {"kimg": 282.9, "cpu_hours": 8.36, "total_images_seen": 341592, "total_cpu_hours": 11.67,
             "dataset": ["birds256/train.zip", "birds256_more/train.zip"], "branched_from": [{"branched_from": "x"}],

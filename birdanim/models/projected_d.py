@@ -132,7 +132,7 @@ class ProjectedDiscriminator(nn.Module):
             PatchHead(c, side, cfg.head_channels, min(cfg.head_min_res, side), cfg.mbstd_group, cfg.separable)
             for c, side in zip(self.proj.out_channels, sides)
         )
-        # Loss weight of every patch logit, mean 1 (train/loss.py): None = all alike (the mean over all patches).
+        # Loss weight of every patch logit, mean 1 (train/loop/loss.py): None = all alike (the mean over all patches).
         self.patch_weights = None
         if cfg.equal_heads:
             sizes = [h.num_patches for h in self.heads]

@@ -9,7 +9,7 @@ grows as training goes on: then more data or stronger augmentation, not more ste
 The logits are also shown per feature scale (one head per projected feature map), to see at which
 scale D tells the generator's samples from photos.
 
-    python train/probe_d.py ~/.cache/birdanim/runs/00000-default --n 512
+    python -m train.diagnostics.probe_d ~/.cache/birdanim/runs/00000-default --n 512
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):  # `python train/probe_d.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from birdanim.checkpoint import CheckpointError  # noqa: E402
-from birdanim.device import set_cpu_threads  # noqa: E402
-from train.data import DEFAULT_TEST_ZIPS, ImageDataset  # noqa: E402
-from train.networks import build_augment, build_discriminator, build_generator  # noqa: E402
-from train.presets import TrainConfig  # noqa: E402
-from train.snapshot import load_snapshot, module_state, snapshot_of_run  # noqa: E402
+from birdanim.checkpoint import CheckpointError
+from birdanim.device import set_cpu_threads
+from train.loop.data import ImageDataset, default_test_zips
+from train.loop.networks import build_augment, build_discriminator, build_generator
+from train.loop.presets import TrainConfig
+from train.loop.snapshot import load_snapshot, module_state, snapshot_of_run
 
 
 def load_run(path: Path, feature_net=None) -> tuple[TrainConfig, torch.nn.Module, torch.nn.Module, torch.nn.Module, dict]:
@@ -107,7 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("run", type=Path, help="run folder (its latest snapshot) or one snapshot folder")
     ap.add_argument("--n", type=int, default=512, help="images per source (whole batches)")
     ap.add_argument("--batch", type=int, default=16, help="batch size (the run's batch is what D saw in training)")
-    ap.add_argument("--test-zips", nargs="+", default=[str(p) for p in DEFAULT_TEST_ZIPS])
+    ap.add_argument("--test-zips", nargs="+", default=[str(p) for p in default_test_zips()])
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

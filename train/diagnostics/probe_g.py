@@ -21,9 +21,9 @@ Measurements on one generator (a weights folder or a G_ema export):
   A generator that draws red edges on most samples while fewer photos have red in them averages
   its modes (the red of red birds spread thinly over all).
 
-    python train/probe_g.py weights/ --n 64 --real
-    python train/probe_g.py weights/ --n 128 --real --real-n 512    # more photos for the red share
-    python train/probe_g.py ~/.cache/birdanim/runs/00001-default/gema/000029648 --json
+    python -m train.diagnostics.probe_g weights/ --n 64 --real
+    python -m train.diagnostics.probe_g weights/ --n 128 --real --real-n 512    # more photos for the red share
+    python -m train.diagnostics.probe_g ~/.cache/birdanim/runs/00001-default/gema/000029648 --json
 """
 
 from __future__ import annotations
@@ -36,13 +36,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-if __package__ in (None, ""):  # `python train/probe_g.py` from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from birdanim.checkpoint import CheckpointError, load_generator  # noqa: E402
-from birdanim.device import set_cpu_threads  # noqa: E402
-from birdanim.imageops import tensor_to_uint8  # noqa: E402
-from birdanim.models.layers import upsample2x  # noqa: E402
+from birdanim.checkpoint import CheckpointError, load_generator
+from birdanim.device import set_cpu_threads
+from birdanim.imageops import tensor_to_uint8
+from birdanim.models.layers import upsample2x
 
 
 @torch.no_grad()
@@ -127,11 +124,12 @@ def red_share(images: torch.Tensor) -> dict:
 
 def real_images(n: int) -> torch.Tensor | None:
     """The first n test photos of ../shared in [-1, 1] (None when they are not there)."""
-    from train.data import DEFAULT_TEST_ZIPS, ImageDataset
+    from train.loop.data import ImageDataset, default_test_zips
 
-    if not all(Path(z).is_file() for z in DEFAULT_TEST_ZIPS):
+    zips = default_test_zips()
+    if not all(Path(z).is_file() for z in zips):
         return None
-    ds = ImageDataset.from_zips(DEFAULT_TEST_ZIPS, 256, n)
+    ds = ImageDataset.from_zips(zips, 256, n)
     return ds.batch(list(range(len(ds))), False, None, torch.device("cpu")).float()
 
 

@@ -4,7 +4,7 @@
     batches = BatchSampler(len(ds), batch=16, seed=0, rank=0, world=1)
     img = ds.batch(next(batches), xflip=True, generator=g)        # float [B, 3, R, R] in [-1, 1]
 
-Only train splits ever go in here; the test zips are for metrics (train/evaluate.py).
+Only train splits ever go in here; the test zips are for metrics (train/metrics/evaluate.py).
 """
 
 from __future__ import annotations
@@ -22,12 +22,21 @@ from PIL import Image
 
 from birdanim.checkpoint import atomic_path
 from birdanim.imageops import uint8_to_float
+from birdanim.paths import data_dir
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_TRAIN_ZIPS = [SHARED_DATA / "birds256" / "train.zip", SHARED_DATA / "birds256_more" / "train.zip"]
-DEFAULT_TEST_ZIPS = [SHARED_DATA / "birds256" / "test.zip", SHARED_DATA / "birds256_more" / "test.zip"]
+DATASETS = ("birds256", "birds256_more")  # the folders under the data folder a run trains on by default
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 CACHE_DIR = Path(os.environ.get("BIRDANIM_CACHE", Path.home() / ".cache" / "birdanim"))
+
+
+def default_train_zips() -> list[Path]:
+    """The train splits of the default datasets (read when called: $BIRDANIM_DATA may be set after import)."""
+    return [data_dir() / name / "train.zip" for name in DATASETS]
+
+
+def default_test_zips() -> list[Path]:
+    """The test splits of the default datasets (for metrics only)."""
+    return [data_dir() / name / "test.zip" for name in DATASETS]
 
 
 def decode_image(data: bytes, resolution: int) -> np.ndarray:

@@ -11,9 +11,9 @@ from torch import nn
 from birdanim.models import DCGANConfig, DCGANDiscriminator, DCGANGenerator, Discriminator, DiscriminatorConfig
 from birdanim.models import Generator, GeneratorConfig
 from birdanim.models.stylegan2 import ToRGB
-from train.augment import AugmentConfig, AugmentPipe, DiffAugment
-from train.presets import TrainConfig
-from train.projected_d import ProjectedDConfig, ProjectedDiscriminator
+from train.loop.augment import AugmentConfig, AugmentPipe, DiffAugment
+from train.loop.presets import TrainConfig
+from birdanim.models.projected_d import ProjectedDConfig, ProjectedDiscriminator
 
 
 def generator_config(cfg: TrainConfig):

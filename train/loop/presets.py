@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from train.data import DEFAULT_TRAIN_ZIPS
+from train.loop.data import default_train_zips
 
 
 @dataclass
@@ -58,7 +58,7 @@ class TrainConfig:
     # this many thousand images, G and G_ema frozen: a fresh D's first verdicts are noise, and G at lr 2e-3 follows
     # them away from where it was (00000-pg lost ~25 FD in its first 3 kimg from the shipped weights). 0: off
     fstat_weight: float = 0.0  # projected D: weight of the G loss term that matches the batch mean and spread of
-    # the frozen feature maps between fakes and reals (train/loss.py feature_stats_loss; against one shared layout)
+    # the frozen feature maps between fakes and reals (train/loop/loss.py feature_stats_loss; against one shared layout)
     # --- augmentation (ADA) ---
     aug: str = "ada"  # "ada" (adaptive p), "fixed" (p = aug_p always), "diffaug" (DiffAugment colour +
     # translation + cutout, each with probability aug_p, as the Projected GAN uses them) or "none"
@@ -78,7 +78,7 @@ class TrainConfig:
     grid_size: int = 32  # fixed seeds 0..n-1 in the sample grid
     seed: int = 0
     threads: int = 2  # torch intra-op threads per process
-    data: list[str] = field(default_factory=lambda: [str(p) for p in DEFAULT_TRAIN_ZIPS])
+    data: list[str] = field(default_factory=lambda: [str(p) for p in default_train_zips()])
     max_images: int = 0  # use only the first n images (0: all); for quick experiments
 
     def __post_init__(self):

@@ -1,12 +1,12 @@
 """Train a birdanim generator (StyleGAN2 + projected or classic D + ADA, or the DCGAN baseline).
 
 examples:
-  python train/train.py --preset tiny --max-images 64 --outdir /tmp/runs          # smoke run, seconds
-  python train/train.py --preset default --dry-run                                 # print the resolved config
-  nohup nice -n 10 python train/train.py --preset default --resume latest --init-from weights/ &  # the long CPU run (resume, or start from the shipped G)
-  python train/train.py --preset default --init-from weights/                     # new machine: start from shipped G
-  python train/train.py --branch-from RUN/snapshots/snapshot-000231744 --glr 0.004 --dlr 0.004   # a new run from a snapshot
-  torchrun --nproc-per-node 4 train/train.py --preset default --batch 64           # several GPUs / processes
+  python -m train.loop.train --preset tiny --max-images 64 --outdir /tmp/runs          # smoke run, seconds
+  python -m train.loop.train --preset default --dry-run                                 # print the resolved config
+  nohup nice -n 10 python -m train.loop.train --preset default --resume latest --init-from weights/ &  # the long CPU run (resume, or start from the shipped G)
+  python -m train.loop.train --preset default --init-from weights/                     # new machine: start from shipped G
+  python -m train.loop.train --branch-from RUN/snapshots/snapshot-000231744 --glr 0.004 --dlr 0.004   # a new run from a snapshot
+  torchrun --nproc-per-node 4 train/loop/train.py --preset default --batch 64           # several GPUs / processes
 
 A run lives in a numbered folder under --outdir (default ~/.cache/birdanim/runs): config.json,
 log.jsonl, grid-*.png, snapshots/ (resumable, atomic), gema/ (G_ema per snapshot, for metric curves).
@@ -24,9 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__" and __package__ in (None, ""):  # `python train/train.py`: make `train.x` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -36,12 +33,12 @@ from birdanim.checkpoint import CheckpointError, load_generator, save_generator,
 from birdanim.device import pick_device, set_cpu_threads
 from birdanim.imageops import make_grid, tensor_to_uint8
 from birdanim.models import z_from_seeds
-from train import loss as L
-from train.augment import AdaController
-from train.data import BatchSampler, ImageDataset
-from train.networks import build_augment, build_discriminator, build_generator, growable, load_grown
-from train.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
-from train.snapshot import branch_run, load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
+from train.loop import loss as L
+from train.loop.augment import AdaController
+from train.loop.data import BatchSampler, ImageDataset
+from train.loop.networks import build_augment, build_discriminator, build_generator, growable, load_grown
+from train.loop.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
+from train.loop.snapshot import branch_run, load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
 
 DEFAULT_OUTDIR = Path.home() / ".cache" / "birdanim" / "runs"
 
@@ -276,7 +273,7 @@ class Trainer:
 
     def init_generator_from(self, weights: str) -> str:
         """Start G and G_ema from exported weights of the same architecture, or grow a smaller generator
-        into this run's (`train.networks.load_grown`): a lower resolution (its blocks loaded, the finer
+        into this run's (`train.loop.networks.load_grown`): a lower resolution (its blocks loaded, the finer
         ones fresh; in the skip architecture the output is then upsample(source output) + the new
         blocks' toRGB, small at init with rgb_init_gain 0.1: train at 128 px, continue at 256) and/or
         wider layers (`--channel-base` larger than the source's: the old channels loaded, the new ones
@@ -377,7 +374,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA if present)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
-    g = p.add_argument_group("config overrides (see train/presets.py)")
+    g = p.add_argument_group("config overrides (see train/loop/presets.py)")
     for f in dataclasses.fields(TrainConfig):
         if f.name == "preset":
             continue

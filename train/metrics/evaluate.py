@@ -2,14 +2,14 @@
 and (when its weights are available) the standard Inception FID through a maintained library.
 
 examples:
-  python train/evaluate.py weights/ --n 2000                                # the issue-4 numbers
-  python train/evaluate.py ~/.cache/birdanim/runs/00000-default --n 500     # every G_ema export of a run not yet measured
-  python train/evaluate.py RUN/gema/000248448 --n 2000 --threads 1          # a closer look at one export (export.py picks it up)
-  python train/evaluate.py --real-roundtrip 64 128 256                      # real photos at 64/128 px and back (for scale)
-  python train/evaluate.py weights/ --n 200 --metrics fd kid                # quick, no detector
-  python train/evaluate.py weights/ --n 500 --psi 0.5 0.7 1.0               # what truncation does (the app's slider)
-  python train/evaluate.py weights/ --n 500 --seed0 500                     # other seeds: the metrics' sampling noise
-  python train/evaluate.py weights/ --n 2000 --side 64 --real-roundtrip 256   # diagnosis: how far at 64 px only, and its floor
+  python -m train.metrics.evaluate weights/ --n 2000                                # the issue-4 numbers
+  python -m train.metrics.evaluate ~/.cache/birdanim/runs/00000-default --n 500     # every G_ema export of a run not yet measured
+  python -m train.metrics.evaluate RUN/gema/000248448 --n 2000 --threads 1          # a closer look at one export (export.py picks it up)
+  python -m train.metrics.evaluate --real-roundtrip 64 128 256                      # real photos at 64/128 px and back (for scale)
+  python -m train.metrics.evaluate weights/ --n 200 --metrics fd kid                # quick, no detector
+  python -m train.metrics.evaluate weights/ --n 500 --psi 0.5 0.7 1.0               # what truncation does (the app's slider)
+  python -m train.metrics.evaluate weights/ --n 500 --seed0 500                     # other seeds: the metrics' sampling noise
+  python -m train.metrics.evaluate weights/ --n 2000 --side 64 --real-roundtrip 256   # diagnosis: how far at 64 px only, and its floor
 
 FD/KID: N samples at psi=1 (noise const; --psi for truncated samples, recorded as "psi") vs the union of the test splits of ../shared/data/birds256 and
 birds256_more (never seen in training), both resized to 260x260 and embedded by the frozen ImageNet
@@ -33,9 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__" and __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,10 +41,10 @@ from birdanim.checkpoint import CheckpointError, atomic_path, load_generator, lo
 from birdanim.device import pick_device, set_cpu_threads
 from birdanim.imageops import tensor_to_uint8, uint8_to_float, uint8_to_tensor
 from birdanim.models import z_from_seeds
-from train.data import CACHE_DIR, DEFAULT_TEST_ZIPS, decode_zips, files_key
+from birdanim.paths import shared_detector
+from train.loop.data import CACHE_DIR, decode_zips, default_test_zips, files_key
 
 STATS_DIR = CACHE_DIR / "stats"
-SHARED_DETECTOR = Path(__file__).resolve().parents[2] / "shared" / "models" / "yolov8n_int8_openvino_model"
 FEAT_NET = "efficientnet-lite2-260-pool1280"
 
 
@@ -147,7 +144,7 @@ def roundtrip(images: torch.Tensor, side: int, chunk: int = 64) -> torch.Tensor:
 
 
 def real_test_images(zips=None, resolution: int = 256) -> tuple[torch.Tensor, str]:
-    zips = [Path(p) for p in (zips or DEFAULT_TEST_ZIPS)]
+    zips = [Path(p) for p in (zips or default_test_zips())]
     missing = [str(p) for p in zips if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"test zips not found: {missing}")
@@ -157,7 +154,7 @@ def real_test_images(zips=None, resolution: int = 256) -> tuple[torch.Tensor, st
 
 def real_features(net, zips=None, resolution: int = 256, roundtrip_side: int | None = None) -> np.ndarray:
     """Lite2 features of the real test images (optionally after a down/up round trip), cached as .npz."""
-    zips = [Path(p) for p in (zips or DEFAULT_TEST_ZIPS)]
+    zips = [Path(p) for p in (zips or default_test_zips())]
     key = hashlib.sha256(f"{files_key(zips, resolution)}|{FEAT_NET}|rt{roundtrip_side}".encode()).hexdigest()[:16]
     path = STATS_DIR / f"real-{key}.npz"
     if path.is_file():
@@ -188,7 +185,7 @@ def load_bird_detector(path: str | Path | None = None, conf: float = 0.25):
     DetectorUnavailableError with a clear message if none loads."""
     from birdanim.stages.detect import BirdDetector
 
-    return BirdDetector(str(path) if path else str(SHARED_DETECTOR), min_conf=conf)
+    return BirdDetector(str(path) if path else str(shared_detector()), min_conf=conf)
 
 
 def has_bird(detector, images_uint8: np.ndarray) -> np.ndarray:
@@ -267,9 +264,9 @@ def roundtrip_metrics(sides: list[int], lite2, detector, n: int, at_side: int | 
     samples) reduced to `side` px and back, against the test set: a scale for the generator's numbers.
     Side 256 (no reduction) gives the floor that n real samples reach. at_side: against the test set
     reduced to that side and back, the photos reduced to min(side, at_side) (the floor of `--side`)."""
-    from train.data import DEFAULT_TRAIN_ZIPS
+    from train.loop.data import default_train_zips
 
-    arr = decode_zips(DEFAULT_TRAIN_ZIPS, 256)
+    arr = decode_zips(default_train_zips(), 256)
     idx = np.random.RandomState(0).choice(len(arr), min(n, len(arr)), replace=False)
     images = torch.from_numpy(arr[np.sort(idx)]).permute(0, 3, 1, 2).contiguous()
     del arr
@@ -293,9 +290,9 @@ def load_any_generator(path: Path, device):
     """A weights folder (config.json + model.safetensors) or a training snapshot folder (G_ema)."""
     if (path / "model.safetensors").is_file():
         return load_generator(path, device), load_meta(path)
-    from train.networks import build_generator
-    from train.presets import TrainConfig
-    from train.snapshot import load_snapshot, module_state
+    from train.loop.networks import build_generator
+    from train.loop.presets import TrainConfig
+    from train.loop.snapshot import load_snapshot, module_state
 
     tensors, state = load_snapshot(path)
     G = build_generator(TrainConfig(**state["config"]))
@@ -341,7 +338,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="JSONL to append to (default: RUN/metrics.jsonl for a run folder or RUN/gema/N, else ~/.cache/birdanim/metrics.jsonl)")
     ap.add_argument("--every", type=int, default=1, help="run folder: evaluate every k-th export (and the newest)")
     ap.add_argument("--real-roundtrip", type=int, nargs="*", default=None, metavar="SIDE", help="also measure real test photos at SIDE px and back")
-    ap.add_argument("--detector", default=None, help=f"YOLO weights (default {SHARED_DETECTOR})")
+    ap.add_argument("--detector", default=None, help=f"YOLO weights (default {shared_detector()})")
     ap.add_argument("--inception-weights", default=None, help="local Inception weights for the standard FID (--metrics fid)")
     ap.add_argument("--psi", type=float, nargs="+", default=[1.0],
                     help="truncation of the samples, one record each (the quality bar is at 1; records at psi != 1 go "

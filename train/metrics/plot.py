@@ -1,12 +1,12 @@
 """Metric curves and the comparison table of training runs.
 
 examples:
-  python train/plot.py ~/.cache/birdanim/runs/00000-default -o fd.png          # FD vs kimg and vs CPU-hours
-  python train/plot.py RUN_A RUN_B RUN_C --table                               # DCGAN vs classic D vs projected D
-  python train/plot.py RUN --add-history weights/history.jsonl --label "E: ..."  # keep a run's metrics in the repo
-  python train/plot.py --history weights/history.jsonl -o weights/curve.png     # the model card's curve
+  python -m train.metrics.plot ~/.cache/birdanim/runs/00000-default -o fd.png          # FD vs kimg and vs CPU-hours
+  python -m train.metrics.plot RUN_A RUN_B RUN_C --table                               # DCGAN vs classic D vs projected D
+  python -m train.metrics.plot RUN --add-history weights/history.jsonl --label "E: ..."  # keep a run's metrics in the repo
+  python -m train.metrics.plot --history weights/history.jsonl -o weights/curve.png     # the model card's curve
 
-Reads RUN/log.jsonl (training speed) and RUN/metrics.jsonl (written by train/evaluate.py). Run folders
+Reads RUN/log.jsonl (training speed) and RUN/metrics.jsonl (written by train/metrics/evaluate.py). Run folders
 live outside the repo and are lost with the machine; a history file (JSONL, one metric record per line
 with the run's label and the lineage it started from) keeps their curves with the weights.
 """

@@ -1,16 +1,16 @@
 """Export G_ema of a training snapshot as shippable generator weights (fp16 safetensors + config + meta).
 
 examples:
-  python train/export.py ~/.cache/birdanim/runs/00000-default -o weights/            # the run's latest snapshot
-  python train/export.py RUN/snapshots/snapshot-000040000 -o /tmp/w --fp32
-  python train/export.py RUN -o weights/ --if-better                                 # only if FD improved
-  python train/export.py RUN/gema/000004776 -o weights/ --if-better                  # an older G_ema export
+  python -m train.tools.export ~/.cache/birdanim/runs/00000-default -o weights/            # the run's latest snapshot
+  python -m train.tools.export RUN/snapshots/snapshot-000040000 -o /tmp/w --fp32
+  python -m train.tools.export RUN -o weights/ --if-better                                 # only if FD improved
+  python -m train.tools.export RUN/gema/000004776 -o weights/ --if-better                  # an older G_ema export
 
 --if-better compares FDs measured the same way only: the same n and the same pixels (uint8).
 meta.json records images seen, CPU-hours, the run, the dataset, the snapshots the run branched from
 (train.py --branch-from) and the metrics measured for that snapshot (RUN/metrics.jsonl, matched by
 images seen: "metrics" at the evaluation loop's n, "metrics_n2000" from
-`train/evaluate.py RUN/gema/N --n 2000`), so the model card can be written from it.
+`train/metrics/evaluate.py RUN/gema/N --n 2000`), so the model card can be written from it.
 --if-better compares at the largest n both have.
 """
 
@@ -21,13 +21,10 @@ import json
 import sys
 from pathlib import Path
 
-if __name__ == "__main__" and __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from birdanim.checkpoint import CheckpointError, load_generator, load_meta, save_generator
-from train.networks import build_generator
-from train.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
-from train.snapshot import branch_chain, load_snapshot, module_state, snapshot_of_run
+from train.loop.networks import build_generator
+from train.loop.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
+from train.loop.snapshot import branch_chain, load_snapshot, module_state, snapshot_of_run
 
 METRIC_KEYS = ("fd_lite2", "kid_lite2", "precision_lite2", "recall_lite2", "bird_detect", "fid_inception", "n", "pixels")
 
@@ -117,17 +114,17 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         old = fd_by_n(load_meta(out)) if (out / "config.json").is_file() else {}
         new = fd_by_n(meta)
         if not new:
-            raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap_name} (run train/evaluate.py {run_dir} first)")
+            raise CheckpointError(f"--if-better: no fd_lite2 measured for {snap_name} (run train/metrics/evaluate.py {run_dir} first)")
         if old:
             common = set(old) & set(new)
             if not common:  # FD falls as n grows: only the same n compares
                 n = max(old)
                 raise CheckpointError(f"--if-better: {out}'s FD was measured on n = {sorted(old)} samples, {snap_name}'s on n = {sorted(new)}; "
-                                      f"measure the candidate at the same n (train/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {n})")
+                                      f"measure the candidate at the same n (train/metrics/evaluate.py {run_dir}/gema/{state['images_seen']:09d} --n {n})")
             n = max(common)  # the largest n both have: the steadier number
             if old[n].get("pixels") != new[n].get("pixels"):  # raw outputs read 4-5 FD lower than what users see
                 raise CheckpointError(f"--if-better: {out}'s FD and {snap_name}'s were measured on different pixels "
-                                      f"({old[n].get('pixels') or 'raw'} vs {new[n].get('pixels') or 'raw'}); re-measure the older one with train/evaluate.py")
+                                      f"({old[n].get('pixels') or 'raw'} vs {new[n].get('pixels') or 'raw'}); re-measure the older one with train/metrics/evaluate.py")
             if new[n]["fd_lite2"] >= old[n]["fd_lite2"]:
                 return False, meta
     save_generator(G, out, meta, fp16=fp16)

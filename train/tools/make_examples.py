@@ -1,7 +1,7 @@
 """Make the app's example photos from the shipped generator: birds it draws, pasted into simple scenes.
 
-    python train/make_examples.py                                  # weights/ -> assets/examples/
-    python train/make_examples.py --weights runs/.../gema/000400 --seeds 3,7,11,19 --psi 0.6
+    python -m train.tools.make_examples                                  # weights/ -> assets/examples/
+    python -m train.tools.make_examples --weights runs/.../gema/000400 --seeds 3,7,11,19 --psi 0.6
 
 The examples are the project's own renders (never third-party photos), so they can ship with the app.
 Each is a sky-and-ground scene with one generated bird crop blended in by the same feathered mask the
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
+from birdanim.paths import ASSETS
+
 SCENES = [  # (sky top, sky bottom, ground) RGB colours: morning, noon, dusk, overcast
     ((96, 150, 214), (196, 222, 240), (92, 120, 70)),
     ((60, 120, 200), (150, 200, 240), (120, 140, 80)),
@@ -79,7 +80,7 @@ def make_examples(weights: str, seeds: list[int], psi: float, out: Path, size: t
         paths.append(path)
     write_json_atomic(out / "manifest.json", {
         "weights_sha256": sha256_file(resolve(weights, WEIGHTS_FILE)), "seeds": seeds, "psi": psi,
-        "size": list(size), "made_by": "train/make_examples.py",
+        "size": list(size), "made_by": "train/tools/make_examples.py",
     })
     return paths
 
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
                     help="generator folder or Hub id (default: $BIRDANIM_WEIGHTS or weights/)")
     ap.add_argument("--seeds", default="3,7,11,19", help="one example per seed, e.g. 0-3 or 3,7,11")
     ap.add_argument("--psi", type=float, default=0.6, help="truncation psi: lower = more typical birds")
-    ap.add_argument("--out", type=Path, default=REPO / "assets" / "examples", help="output folder")
+    ap.add_argument("--out", type=Path, default=ASSETS / "examples", help="output folder")
     ap.add_argument("--size", default="640x480", help="scene size WxH in pixels")
     a = ap.parse_args(argv)
     w, h = (int(v) for v in a.size.lower().split("x"))

@@ -15,8 +15,8 @@ furthest apart, the wrap-around from the last frame back to the first included; 
 them as in-betweens of which frames.
 
 examples:
-  python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights weights/ --out assets/target_poses/ --steps 80
-  python train/make_target_poses.py --frames ../shared/reference/aps360/Target2 --weights /tmp/w --out /tmp/poses --steps 10
+  python -m train.tools.make_target_poses --frames ../shared/reference/aps360/Target2 --weights weights/ --out assets/target_poses/ --steps 80
+  python -m train.tools.make_target_poses --frames ../shared/reference/aps360/Target2 --weights /tmp/w --out /tmp/poses --steps 10
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-if __name__ == "__main__" and __package__ in (None, ""):  # `python train/make_target_poses.py`
-    sys.path.insert(0, str(ROOT))
-
 import numpy as np
 import torch
 
@@ -41,6 +36,7 @@ from birdanim.device import set_cpu_threads
 from birdanim.imageops import pil_to_tensor
 from birdanim.engines.gan.poses import save_poses
 from birdanim.engines.gan.projector import projection
+from birdanim.paths import REPO_ROOT
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -155,7 +151,7 @@ def portable(path) -> str:
     if not p.is_absolute():
         return str(path)
     try:
-        return os.path.relpath(p.resolve(), ROOT)
+        return os.path.relpath(p.resolve(), REPO_ROOT)
     except ValueError:  # another drive (Windows)
         return p.name
 

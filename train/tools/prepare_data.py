@@ -1,11 +1,11 @@
 """Prepare a training dataset: find the bird, square crop, resize, drop near-duplicates, split 90/10.
 
 examples:
-  python train/prepare_data.py photos/ more_photos.zip -o data/mybirds                  # YOLO finds the birds
-  python train/prepare_data.py CUB_200_2011/ -o data/cub                                # uses bounding_boxes.txt
-  python train/prepare_data.py clip.mp4 --every 10 -o data/clip                         # every 10th video frame
-  python train/prepare_data.py crops/ --detector none -o data/crops                     # already cropped: resize only
-  python train/train.py --data data/mybirds/train.zip ...                               # then train on it
+  python -m train.tools.prepare_data photos/ more_photos.zip -o data/mybirds                  # YOLO finds the birds
+  python -m train.tools.prepare_data CUB_200_2011/ -o data/cub                                # uses bounding_boxes.txt
+  python -m train.tools.prepare_data clip.mp4 --every 10 -o data/clip                         # every 10th video frame
+  python -m train.tools.prepare_data crops/ --detector none -o data/crops                     # already cropped: resize only
+  python -m train.loop.train --data data/mybirds/train.zip ...                               # then train on it
 
 Writes OUT/train.zip and OUT/test.zip (JPEG crops, resolution x resolution) and OUT/manifest.csv
 (file, split, source, box, detector confidence). Inputs: folders (searched recursively) or zips of
@@ -28,9 +28,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-
-if __name__ == "__main__" and __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError

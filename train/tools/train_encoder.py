@@ -8,8 +8,8 @@ and fits the encoder with
                 (pixels at 64 px), weighted by --img-weight; it teaches which ws errors matter.
 
 examples:
-  python train/train_encoder.py --weights /tmp/tiny_weights --steps 20 --batch 4            # smoke run
-  python train/train_encoder.py --weights weights/ --minutes 15                             # the shipped one
+  python -m train.tools.train_encoder --weights /tmp/tiny_weights --steps 20 --batch 4            # smoke run
+  python -m train.tools.train_encoder --weights weights/ --minutes 15                             # the shipped one
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
-if __name__ == "__main__" and __package__ in (None, ""):  # `python train/train_encoder.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 import torch.nn.functional as F

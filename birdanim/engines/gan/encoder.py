@@ -4,7 +4,7 @@
     ws = E(img)                                        # img [N, 3, R, R] in [-1, 1] -> [N, num_ws, w_dim]
 
 It predicts ws as w_avg + a shared delta + a per-layer delta, so an untrained encoder already
-returns the average bird. Trained on the generator's own samples (train/train_encoder.py).
+returns the average bird. Trained on the generator's own samples (train/tools/train_encoder.py).
 
 Two trunks: "lite0" (default) reads frozen ImageNet EfficientNet-Lite0 features (birdanim.models.features;
 not stored in the checkpoint) and trains only a small head: it learns from few samples and carries
@@ -130,7 +130,7 @@ def load_encoder(weights_folder: str | Path, device: torch.device | str = "cpu",
 
         if sha256_file(weights_file) != cfg.generator_sha256:
             raise CheckpointError(f"the encoder in {folder} was trained for other generator weights; retrain it "
-                                  "with train/train_encoder.py")
+                                  "with train/tools/train_encoder.py")
     E = WEncoder(cfg)
     E.load_state_dict({k: v.float() for k, v in load_state_dict(folder / "model.safetensors").items()})
     return E.to(device).eval().requires_grad_(False)

@@ -52,13 +52,13 @@ def load_poses(poses_dir: str | Path | None = None, weights_file: str | Path | N
     man_path = d / MANIFEST
     if not man_path.is_file():
         raise WeightsError(f"no target poses in {d} (missing {MANIFEST}); make them with "
-                           "`python train/make_target_poses.py --weights <weights folder> --out <folder>`")
+                           "`python -m train.tools.make_target_poses --weights <weights folder> --out <folder>`")
     manifest = json.loads(man_path.read_text())
     if weights_file is not None:
         have, want = sha256_file(weights_file), manifest.get("weights_sha256")
         if have != want:
             raise WeightsError(f"the target poses in {d} were made for generator weights {str(want)[:12]}..., "
-                               f"but the loaded weights are {have[:12]}...; re-run train/make_target_poses.py")
+                               f"but the loaded weights are {have[:12]}...; re-run train/tools/make_target_poses.py")
     names = manifest.get("poses") or sorted(p.stem for p in d.glob("pose_*.npy"))
     if len(names) < 2:
         raise WeightsError(f"{d} holds {len(names)} poses; at least 2 are needed for a cycle")
