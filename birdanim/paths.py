@@ -4,6 +4,7 @@
     BIRDANIM_DETECTOR  a YOLOv8 detector: .pt file or exported folder (default: the shared OpenVINO
                        export when it exists; else ultralytics fetches yolov8n.pt when online)
     BIRDANIM_SEGMENTER a YOLOv8-seg model (default: yolov8n-seg.pt when ultralytics can have it)
+    BIRDANIM_CACHE     caches (default ~/.cache/birdanim): decoded data, metric statistics, compiled detector
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def data_dir() -> Path:
 def shared_detector() -> Path:
     """The offline COCO YOLOv8n (OpenVINO INT8 export) that ../shared provides."""
     return SHARED / "models" / "yolov8n_int8_openvino_model"
+
+
+def cache_dir() -> Path:
+    """Where caches go: $BIRDANIM_CACHE or ~/.cache/birdanim (created by whoever writes there)."""
+    return Path(os.environ.get("BIRDANIM_CACHE") or Path.home() / ".cache" / "birdanim")
 
 
 def env_path(name: str) -> str | None:
