@@ -44,7 +44,7 @@ FIELDS: dict[str, Field] = {
     "cycles": Field("passes through the wing-beat poses per video (gan mode)", 1, 60, modes=("gan",)),
     "cutoff": Field("W+ layers below the cutoff come from the wing-beat poses; lower keeps more of your bird "
                     "(gan mode)", 1, None, modes=("gan",)),
-    "strength": Field("how far the poses move your bird, 0..1 (gan mode)", 0, 1, modes=("gan",)),
+    "strength": Field("how far the poses move your bird (gan mode)", 0, 1, modes=("gan",)),
     "quality": Field("projection effort: fast, balanced or best (slow; gan mode)", choices=QUALITIES, modes=("gan",)),
     "seed": Field("random seed (projection noise, small variations of the motion)", 0, 2**31 - 1),
 }

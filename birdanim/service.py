@@ -22,19 +22,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from birdanim.engines.gan.mixing import Cancelled, iter_frames, loop_ws, mix_with_poses, render_frames
+from birdanim.engines.gan.mixing import iter_frames, loop_ws, mix_with_poses, render_frames
 from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
 from birdanim.stages.detect import Box, crop_square, square_window
 from birdanim.device import pick_device
-from birdanim.errors import BadArgument, BirdanimError, DetectorUnavailableError, NoBirdError, WeightsError
+from birdanim.errors import BadArgument, BirdanimError, Cancelled, DetectorUnavailableError, NoBirdError, WeightsError
 from birdanim.imageops import make_grid, pil_to_tensor
+from birdanim.options import AnimateOptions
 from birdanim.models.stylegan2 import z_from_seeds
 from birdanim.stages.photo import PhotoSource, load_photo
 
 __all__ = ["Animator", "AnimationResult", "Box", "Cancelled"]
 
 Progress = Callable[[str, float, "np.ndarray | None"], None]
-QUALITIES = ("fast", "balanced", "best")
 GIF_MAX_FPS, GIF_MAX_SIDE = 15.0, 320  # GIFs are big: fewer, smaller frames than the MP4
 ENCODE_CHUNK_BYTES = 128 * 2**20  # frames held before ffmpeg gets them (600 frames at 256 px = 118 MB)
 
@@ -43,20 +43,27 @@ ENCODE_CHUNK_BYTES = 128 * 2**20  # frames held before ffmpeg gets them (600 fra
 class AnimationResult:
     mp4_path: Path
     gif_path: Path | None
-    crop: Image.Image  # the square crop that was projected, at G's resolution
+    crop: Image.Image  # the square crop around the bird (the GAN mode projects it, at G's resolution)
     num_frames: int
     fps: float
-    timings: dict[str, float]  # seconds per stage: detect, project, render, encode (encode overlaps render), total
-    ws: torch.Tensor  # [1, num_ws, w_dim] the user's bird
+    timings: dict[str, float]  # seconds per stage (detect, cut out or project, render, encode, total)
+    ws: torch.Tensor | None  # [1, num_ws, w_dim] the user's bird in W+ (GAN mode; None in rig mode)
     box: Box | None = None  # the box used (None: centred crop)
     notes: list[str] = field(default_factory=list)  # things the user should know (e.g. "no bird found")
-    cutoff: int = 7  # the style-mixing cutoff the frames were made with
+    options: AnimateOptions = field(default_factory=AnimateOptions)  # what the video was made with
     G_tuned: torch.nn.Module | None = None  # the projection's generator copy (PTI for "best", or tuned noise maps) that rendered the frames
+    rig: object | None = None  # rig mode: the Rig the bird was animated with (photo pixels at the output size)
+    mask_method: str | None = None  # rig mode: how the bird was cut out
+
+    @property
+    def cutoff(self) -> int:
+        return self.options.cutoff
 
 
 class Animator:
     def __init__(self, weights: str | None = None, device=None, detector: str | None = "auto", poses_dir=None,
-                 encoder: str | None = "auto", render_batch: int = 8, perceptual: str = "lite0"):
+                 encoder: str | None = "auto", render_batch: int = 8, perceptual: str = "lite0",
+                 keypoints: str | None = "auto"):
         """Load the generator, encoder, target poses and detector once.
 
         weights: a weights folder or Hugging Face repo id (None: $BIRDANIM_WEIGHTS or the repo's weights/);
@@ -65,7 +72,9 @@ class Animator:
         assets/target_poses); encoder: "auto" (weights/encoder if present), a weights folder holding
         encoder/, or None; render_batch: frames per synthesis call (memory grows with it); perceptual:
         the projector's perceptual loss, "lite0" (EfficientNet-Lite0) or "lpips" (VGG LPIPS: loaded here,
-        FeaturesUnavailableError when its VGG16 weights are neither on disk nor downloadable).
+        FeaturesUnavailableError when its VGG16 weights are neither on disk nor downloadable); keypoints:
+        the rig mode's keypoint model, "auto" (weights/keypoints when present), a folder, or None (the rig
+        is guessed from the bird's outline).
         """
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         self.weights = weights if weights is not None else default_weights()
@@ -80,6 +89,8 @@ class Animator:
         self._features = None
         if perceptual != "lite0":
             _ = self.features  # fail now, not in the first user's request
+        self.keypoints_spec = keypoints
+        self._rig_engine = None
         self._lock = threading.Lock()  # one render at a time: the CPU has no room for two
 
     # ------------------------------------------------------------------ loading
@@ -155,17 +166,17 @@ class Animator:
 
     # ------------------------------------------------------------------ the animate flow
 
-    def animate(self, photo, *, box: Box | None = None, frames: int = 300, fps: float = 30, cutoff: int = 7,
-                strength: float = 1.0, quality: str = "fast", seed: int = 0, in_scene: bool = False,
-                gif: bool = False, out_dir: Path | None = None, progress: Progress | None = None,
-                cancel: threading.Event | None = None, cycles: int = 1, require_bird: bool = False) -> AnimationResult:
-        """Photo -> MP4 of the bird flying. cycles: wing-beat cycles per video (the loop goes round
-        the poses that many times); require_bird: raise NoBirdError instead of falling back to a
-        centred crop when the detector finds no bird (and no box was given)."""
-        self._check_args(frames, fps, cutoff, strength, quality)
-        if not 1 <= int(cycles) <= 60:
-            raise BadArgument(f"cycles must be in 1..60, got {cycles}")
-        if self.poses is None:
+    def animate(self, photo, options: AnimateOptions | None = None, *, box: Box | None = None,
+                others: list[Box] | None = None, rig=None, out_dir: Path | None = None,
+                progress: Progress | None = None, cancel: threading.Event | None = None, **changes) -> AnimationResult:
+        """Photo -> MP4 of the bird flying.
+
+        options: the animation's settings (birdanim.options; keyword `changes` override single fields,
+        e.g. `animate(photo, mode="gan", frames=60)`); box: the bird to animate (None: the detector's
+        largest bird, or a centred crop); others: the other birds' boxes (None: from the detector), kept
+        out of the rig mode's cut-out; rig: a rig edited by the user (rig mode; photo pixels)."""
+        opts = (options or AnimateOptions()).replace(**changes).checked(self.num_ws)
+        if opts.mode == "gan" and self.poses is None:
             raise self.poses_error
         photo = self.load_photo(photo)  # also for PIL input: size limits, mode, EXIF (cheap when already done)
         report = progress or (lambda *a: None)
@@ -173,50 +184,97 @@ class Animator:
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
             notes: list[str] = []
-            box = self._pick_box(photo, box, notes, report, require_bird)
+            if box is None:
+                box, found = self._pick_box(photo, notes, report, opts.require_bird)
+                others = found[1:] if others is None else others
             timings["detect"] = time.perf_counter() - t0
             _raise_if(cancel)
-
-            t = time.perf_counter()
-            crop = self.crop(photo, box)
-            proj = self._project(crop, quality, seed, report, cancel)
-            timings["project"] = time.perf_counter() - t
-            if self.encoder is not None and proj.start != "encoder":
-                notes.append("the encoder's guess was worse than the average bird here: projected from the average")
-
-            keys = mix_with_poses(proj.ws, self.poses.ws.to(self.device), cutoff=cutoff, strength=strength)
-            ws = loop_ws(keys, frames=frames, cycles=cycles)
             out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="birdanim-"))
             out.mkdir(parents=True, exist_ok=True)
-            G = proj.G_tuned or self.G
-            window = square_window(box, photo.width, photo.height) if in_scene else None
-            box_xyxy = (box.x0, box.y0, box.x1, box.y1) if (in_scene and box is not None) else None
-            mp4, gif_path, render_s, encode_s = self._render_and_encode(G, ws, fps, out, photo, window, gif, report,
-                                                                        cancel, box_xyxy)
-            timings.update(render=render_s, encode=encode_s, total=time.perf_counter() - t0)
-        return AnimationResult(mp4, gif_path, crop, frames, float(fps), timings, proj.ws.cpu(), box, notes, cutoff,
-                               proj.G_tuned)
+            run = self._animate_rig if opts.mode == "rig" else self._animate_gan
+            res = run(photo, opts, box, others or [], rig, out, notes, timings, report, cancel)
+            timings["total"] = time.perf_counter() - t0
+        return res
 
-    def _check_args(self, frames, fps, cutoff, strength, quality) -> None:
-        if not 2 <= int(frames) <= 600:
-            raise BadArgument(f"frames must be in 2..600, got {frames}")
-        if not 1 <= float(fps) <= 120:
-            raise BadArgument(f"fps must be in 1..120, got {fps}")
-        if not 1 <= int(cutoff) <= self.num_ws - 1:
-            raise BadArgument(f"cutoff must be in 1..{self.num_ws - 1}, got {cutoff}")
-        if not 0 <= float(strength) <= 1:
-            raise BadArgument(f"strength must be in 0..1, got {strength}")
-        if quality not in QUALITIES:
-            raise BadArgument(f"quality must be one of {QUALITIES}, got {quality!r}")
+    def _animate_rig(self, photo, opts, box, others, rig, out, notes, timings, report, cancel) -> AnimationResult:
+        t = time.perf_counter()
+        report("cut out", 0.0, None)
+        bird = self.rig_engine.prepare(np.asarray(photo), box, others, scene=opts.scene, size=opts.size, rig=rig)
+        notes += bird.notes
+        timings["cut out"] = time.perf_counter() - t
+        report("cut out", 1.0, bird.photo)
+        _raise_if(cancel)
+        batches = self.rig_engine.frames(bird, frames=opts.frames, fps=opts.fps, beats_per_second=opts.beats_per_second,
+                                         path=opts.path, seed=opts.seed, progress=lambda f, last: report("render", f, last),
+                                         cancel=cancel)
+        size = (bird.scene.shape[1], bird.scene.shape[0])
+        mp4, gif_path, timings["render"], timings["encode"] = self._encode(batches, size, opts, out, report)
+        crop = self.crop(photo, box)
+        return AnimationResult(mp4, gif_path, crop, opts.frames, float(opts.fps), timings, None, box, notes, opts,
+                               rig=bird.rig, mask_method=bird.method)
 
-    def _pick_box(self, photo, box, notes, report, require_bird: bool = False) -> Box | None:
-        if box is not None:
-            return box
+    def _animate_gan(self, photo, opts, box, others, rig, out, notes, timings, report, cancel) -> AnimationResult:
+        t = time.perf_counter()
+        crop = self.crop(photo, box)
+        proj = self._project(crop, opts.quality, opts.seed, report, cancel)
+        timings["project"] = time.perf_counter() - t
+        if self.encoder is not None and proj.start != "encoder":
+            notes.append("the encoder's guess was worse than the average bird here: projected from the average")
+        keys = mix_with_poses(proj.ws, self.poses.ws.to(self.device), cutoff=opts.cutoff, strength=opts.strength)
+        ws = loop_ws(keys, frames=opts.frames, cycles=opts.cycles)
+        G = proj.G_tuned or self.G
+        comp = None
+        if opts.scene == "photo":
+            from birdanim.stages.composite import Compositor
+
+            window = square_window(box, photo.width, photo.height)
+            box_xyxy = (box.x0, box.y0, box.x1, box.y1) if box is not None else None
+            comp = Compositor(photo, window, box=box_xyxy, max_side=opts.size)
+        elif opts.scene == "sky":
+            notes.append("the GAN mode draws its own background: the sky scene is for the rig mode")
+        batches = iter_frames(G, ws, self.render_batch, lambda f, last: report("render", f, last), cancel)
+        if comp is not None:
+            batches = (comp.batch(b) for b in batches)
+        size = comp.size if comp is not None else (G.img_resolution, G.img_resolution)
+        mp4, gif_path, timings["render"], timings["encode"] = self._encode(batches, size, opts, out, report)
+        return AnimationResult(mp4, gif_path, crop, opts.frames, float(opts.fps), timings, proj.ws.cpu(), box, notes,
+                               opts, G_tuned=proj.G_tuned)
+
+    @property
+    def rig_engine(self):
+        """The rig engine, built on first use (its keypoint model loads then)."""
+        if self._rig_engine is None:
+            from birdanim.engines.rig.engine import RigEngine
+
+            kp = None
+            if self.keypoints_spec is not None:
+                from birdanim.engines.rig.keypoints import load_keypoint_model
+
+                try:
+                    kp = load_keypoint_model(None if self.keypoints_spec == "auto" else self.keypoints_spec, self.device)
+                except WeightsError:
+                    if self.keypoints_spec != "auto":
+                        raise
+            self._rig_engine = RigEngine(keypoints=kp)
+        return self._rig_engine
+
+    def prepare_bird(self, photo, box: Box | None = None, others: list[Box] | None = None, scene: str = "photo",
+                     size: int = 512, rig=None):
+        """The rig mode's first half (cut-out, rig, scene) for showing and editing the rig before rendering."""
+        photo = self.load_photo(photo)
+        with self._lock:
+            if box is None:
+                box, found = self._pick_box(photo, [], lambda *a: None, False)
+                others = found[1:] if others is None else others
+            return self.rig_engine.prepare(np.asarray(photo), box, others or [], scene=scene, size=size, rig=rig)
+
+    def _pick_box(self, photo, notes, report, require_bird: bool = False) -> tuple[Box | None, list[Box]]:
+        """(the bird to animate or None for a centred crop, every bird found, largest first)."""
         if self.detector is None and require_bird:
             raise NoBirdError(f"no bird detector is loaded ({self.detector_error}); pass a box to crop manually")
         if self.detector is None:
             notes.append("no detector loaded: using a centred square crop")
-            return None
+            return None, []
         report("detect", 0.0, None)
         boxes = self.detect(photo)
         report("detect", 1.0, None)
@@ -224,10 +282,10 @@ class Animator:
             raise NoBirdError("no bird found in the photo; choose the crop by hand (pass a box)")
         if not boxes:
             notes.append("no bird found: using a centred square crop (adjust it if the bird is elsewhere)")
-            return None
+            return None, []
         if len(boxes) > 1:
             notes.append(f"{len(boxes)} birds found: animating the largest")
-        return boxes[0]
+        return boxes[0], boxes
 
     def _project(self, crop, quality, seed, report, cancel):
         from birdanim.engines.gan.projector import projection
@@ -244,12 +302,11 @@ class Animator:
         return projection(self.G, target, quality=quality, encoder=self.encoder, seed=seed, progress=on_step,
                           features=self.features)
 
-    def _render_and_encode(self, G, ws, fps, out, photo, window, gif, report, cancel, box_xyxy=None):
-        from birdanim.stages.composite import Compositor
+    def _encode(self, batches, size, opts, out, report):
+        """Frame batches -> MP4 (and GIF): (mp4, gif or None, render seconds, encode seconds)."""
         from birdanim.stages.video import Mp4Writer, write_gif
 
-        comp = Compositor(photo, window, box=box_xyxy) if window is not None else None
-        size = comp.size if comp is not None else (G.img_resolution, G.img_resolution)
+        fps = opts.fps
         mp4 = out / "bird.mp4"
         kept, render_s, encode_s, done = [], 0.0, 0.0, 0
         gif_step = max(1, int(np.ceil(fps / GIF_MAX_FPS)))
@@ -268,14 +325,12 @@ class Animator:
                 pending, pending_bytes = [], 0
 
             t = time.perf_counter()
-            for batch in iter_frames(G, ws, self.render_batch, lambda f, last: report("render", f, last), cancel):
-                if comp is not None:
-                    batch = comp.batch(batch)
+            for batch in batches:
                 pending.append(batch)
                 pending_bytes += batch.nbytes
-                if pending_bytes >= ENCODE_CHUNK_BYTES:  # bounded memory for long or in-scene videos
+                if pending_bytes >= ENCODE_CHUNK_BYTES:  # bounded memory for long or large videos
                     flush()
-                if gif:  # keep only the GIF's frames, already small: bounded memory even in-scene
+                if opts.gif:  # keep only the GIF's frames, already small: bounded memory
                     kept += [_shrink(f, GIF_MAX_SIDE) for j, f in enumerate(batch) if (done + j) % gif_step == 0]
                 done += len(batch)
             render_s = time.perf_counter() - t - encode_s
@@ -284,7 +339,7 @@ class Animator:
             t_enc = time.perf_counter()
         encode_s += time.perf_counter() - t_enc  # closing waits for ffmpeg to finish
         gif_path = write_gif(out / "bird.gif", np.stack(kept), fps=fps / gif_step, max_fps=GIF_MAX_FPS,
-                             max_side=GIF_MAX_SIDE) if gif else None
+                             max_side=GIF_MAX_SIDE) if opts.gif else None
         report("encode", 1.0, None)
         return mp4, gif_path, render_s, encode_s
 

@@ -52,14 +52,17 @@ def test_help_has_examples(capsys):
         assert f"birdanim {cmd}" in capsys.readouterr().out.split("examples:")[1]
 
 
-def test_animate_command(weights, photo, tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["gan", "rig"])
+def test_animate_command(weights, photo, tmp_path, capsys, mode):
     out = tmp_path / "v" / "bird.mp4"
     rc = main(["animate", str(photo), "-o", str(out), "--weights", str(weights), "--poses", str(weights / "poses"),
                "--detector", "none", "--frames", "8", "--fps", "10", "--cutoff", "3", "--gif", "--quiet",
-               "--box", "50,30,100,70", "--in-scene"])
+               "--box", "50,30,100,70", "--scene", "photo", "--mode", mode, "--size", "150",
+               "--save-rig", str(tmp_path / "rig.json")])
     assert rc == 0, capsys.readouterr()
     info = probe(out)
     assert info["frames"] == 8 and info["fps"] == 10 and (info["width"], info["height"]) == (150, 100)
+    assert (tmp_path / "rig.json").is_file() == (mode == "rig")
     assert out.with_suffix(".gif").is_file()
     assert "timings" in capsys.readouterr().out
 
@@ -95,7 +98,7 @@ def test_box_is_in_the_pixels_of_the_photo_as_shown(weights, tmp_path, monkeypat
 
     got = {}
 
-    def fake_animate(self, photo, **kw):
+    def fake_animate(self, photo, options=None, **kw):
         got["box"], got["size"] = kw["box"], photo.size
         raise BirdanimError("stop here")
 

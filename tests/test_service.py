@@ -16,6 +16,7 @@ from birdanim.service import Animator, BadArgument, Box, Cancelled
 from birdanim.stages.video import probe
 
 REPO = Path(__file__).resolve().parent.parent
+GAN = {"mode": "gan", "scene": "crop"}  # the GAN mode's own frames, as these tests check them
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_crop_and_detect_without_detector(animator, photo):
 
 def test_animate_end_to_end(animator, photo, tmp_path):
     stages = []
-    res = animator.animate(photo, frames=16, fps=12, cutoff=3, out_dir=tmp_path, gif=True,
+    res = animator.animate(photo, **GAN, frames=16, fps=12, cutoff=3, out_dir=tmp_path, gif=True,
                            progress=lambda s, f, img: stages.append(s))
     info = probe(res.mp4_path)
     assert info["frames"] == 16 and info["fps"] == 12 and info["codec"] == "h264"
@@ -73,14 +74,14 @@ def test_frames_reach_ffmpeg_after_rendering_in_bounded_chunks(animator, photo, 
     monkeypatch.setattr(video.Mp4Writer, "write", lambda self, frames: (events.append(("write", len(frames))), orig(self, frames))[1])
     progress = lambda stage, f, img: events.append((stage, f))  # noqa: E731
 
-    animator.animate(photo, frames=20, fps=10, cutoff=3, out_dir=tmp_path / "a", progress=progress)
+    animator.animate(photo, **GAN, frames=20, fps=10, cutoff=3, out_dir=tmp_path / "a", progress=progress)
     kinds = [e[0] for e in events]
     last_render = max(i for i, k in enumerate(kinds) if k == "render")
     assert "write" in kinds and min(i for i, k in enumerate(kinds) if k == "write") > last_render  # 20 small frames: one chunk
 
     events.clear()
     monkeypatch.setattr(service, "ENCODE_CHUNK_BYTES", 32 * 32 * 3 * 8)  # one render batch of 8 frames at 32 px
-    res = animator.animate(photo, frames=20, fps=10, cutoff=3, out_dir=tmp_path / "b", progress=progress)
+    res = animator.animate(photo, **GAN, frames=20, fps=10, cutoff=3, out_dir=tmp_path / "b", progress=progress)
     kinds = [e[0] for e in events]
     assert kinds.index("write") < max(i for i, k in enumerate(kinds) if k == "render")  # flushed while rendering
     assert sum(n for k, n in events if k == "write") == 20
@@ -95,32 +96,32 @@ def test_frames_reach_ffmpeg_after_rendering_in_bounded_chunks(animator, photo, 
 
 
 def test_animate_deterministic_for_seed(animator, photo, tmp_path):
-    a = animator.animate(photo, frames=4, out_dir=tmp_path / "a", seed=3)
-    b = animator.animate(photo, frames=4, out_dir=tmp_path / "b", seed=3)
+    a = animator.animate(photo, **GAN, frames=4, out_dir=tmp_path / "a", seed=3)
+    b = animator.animate(photo, **GAN, frames=4, out_dir=tmp_path / "b", seed=3)
     assert torch.allclose(a.ws, b.ws, atol=1e-5)
 
 
 def test_animate_in_scene(animator, tmp_path):
     big = Image.new("RGB", (301, 151), (200, 210, 220))
-    res = animator.animate(big, box=Box(100, 30, 160, 90), frames=4, out_dir=tmp_path, in_scene=True)
+    res = animator.animate(big, **{**GAN, "scene": "photo"}, box=Box(100, 30, 160, 90), frames=4, out_dir=tmp_path)
     info = probe(res.mp4_path)
     assert (info["width"], info["height"]) == (300, 150)  # the photo's size, rounded to even
 
 
 def test_animate_bad_inputs(animator, photo, tmp_path):
     with pytest.raises(BadImageError):
-        animator.animate(b"not an image", out_dir=tmp_path)
+        animator.animate(b"not an image", **GAN, out_dir=tmp_path)
     for kw in (dict(frames=1), dict(frames=601), dict(cutoff=0), dict(cutoff=animator.num_ws), dict(strength=2),
                dict(quality="ultra"), dict(fps=0)):
         with pytest.raises(BadArgument):
-            animator.animate(photo, out_dir=tmp_path, **kw)
+            animator.animate(photo, **GAN, out_dir=tmp_path, **kw)
 
 
 def test_cancel(animator, photo, tmp_path):
     ev = threading.Event()
     ev.set()
     with pytest.raises(Cancelled):
-        animator.animate(photo, frames=4, out_dir=tmp_path, cancel=ev)
+        animator.animate(photo, **GAN, frames=4, out_dir=tmp_path, cancel=ev)
 
 
 def test_generator_views(animator):
@@ -140,7 +141,7 @@ def test_mismatched_poses_raise(weights, tmp_path, photo):
     save_generator(other, tmp_path / "other")
     a = Animator(weights=str(tmp_path / "other"), detector=None, poses_dir=weights / "poses", encoder=None)
     with pytest.raises(WeightsError, match="made for generator weights"):
-        a.animate(photo, frames=4, out_dir=tmp_path)
+        a.animate(photo, **GAN, frames=4, out_dir=tmp_path)
     assert len(a.random_birds([0])) == 1  # the rest of the service still works
 
 
@@ -198,8 +199,8 @@ def test_require_bird_without_detector(animator, photo, tmp_path):
     from birdanim.errors import NoBirdError
 
     with pytest.raises(NoBirdError, match="pass a box"):
-        animator.animate(photo, frames=4, out_dir=tmp_path, require_bird=True)
-    res = animator.animate(photo, box=Box(80, 40, 130, 80), frames=4, out_dir=tmp_path, require_bird=True)
+        animator.animate(photo, **GAN, frames=4, out_dir=tmp_path, require_bird=True)
+    res = animator.animate(photo, **GAN, box=Box(80, 40, 130, 80), frames=4, out_dir=tmp_path, require_bird=True)
     assert res.box == Box(80, 40, 130, 80)
 
 
@@ -208,13 +209,13 @@ def test_require_bird_with_a_detector_that_finds_none(animator, photo, tmp_path,
 
     monkeypatch.setattr(animator, "detector", lambda img: [])  # a loaded detector that sees no bird
     with pytest.raises(NoBirdError, match="no bird found"):
-        animator.animate(photo, frames=4, out_dir=tmp_path, require_bird=True)
-    res = animator.animate(photo, frames=4, out_dir=tmp_path)  # without require_bird: centred crop and a note
+        animator.animate(photo, **GAN, frames=4, out_dir=tmp_path, require_bird=True)
+    res = animator.animate(photo, **GAN, frames=4, out_dir=tmp_path)  # without require_bird: centred crop and a note
     assert res.box is None and any("no bird found" in n for n in res.notes)
 
 
 def test_gif_frames_subsampled(animator, photo, tmp_path):
-    res = animator.animate(photo, frames=12, fps=30, out_dir=tmp_path, gif=True)
+    res = animator.animate(photo, **GAN, frames=12, fps=30, out_dir=tmp_path, gif=True)
     assert Image.open(res.gif_path).n_frames == 6  # 30 fps -> 15 fps
 
 

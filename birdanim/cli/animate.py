@@ -14,27 +14,31 @@ from birdanim.errors import BirdanimError
 
 HELP = "animate a bird photo into an MP4 of that bird flying"
 EXAMPLES = """\
-  birdanim animate bird.jpg -o bird.mp4
-  birdanim animate bird.jpg -o bird.mp4 --frames 120 --fps 24 --quality balanced --gif
-  birdanim animate bird.jpg -o scene.mp4 --in-scene --cutoff 6 --strength 0.8 --seed 3
-  birdanim animate bird.jpg -o bird.mp4 --detector none --box 40,20,300,260
+  birdanim animate bird.jpg -o bird.mp4                      # rig mode: your bird's own wings beat, in its photo
+  birdanim animate bird.jpg -o bird.mp4 --path cross --beats-per-second 4 --scene sky
+  birdanim animate bird.jpg -o bird.mp4 --rig rig.json       # joints you corrected (see --save-rig)
+  birdanim animate bird.jpg -o gan.mp4 --mode gan --cutoff 6 --strength 0.8 --quality balanced
+  birdanim animate bird.jpg -o bird.mp4 --detector none --box 40,20,300,260 --frames 120 --fps 24 --gif
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from birdanim.options import FIELDS, AnimateOptions
+
+    defaults = AnimateOptions()
     p.add_argument("photo", help="the bird photo (JPEG, PNG, WebP, ...)")
     p.add_argument("-o", "--out", required=True, help="output MP4 path (a GIF goes beside it with --gif)")
-    p.add_argument("--frames", type=int, default=300, help="number of frames, 2..600 (default 300)")
-    p.add_argument("--fps", type=float, default=30, help="frames per second (default 30)")
-    p.add_argument("--cycles", type=int, default=1, help="wing-beat cycles in the video (default 1)")
-    p.add_argument("--cutoff", type=int, default=7, help="layers [0, cutoff) come from the pose (default 7)")
-    p.add_argument("--strength", type=float, default=1.0, help="pose strength 0..1 (default 1: full swap)")
-    p.add_argument("--quality", choices=["fast", "balanced", "best"], default="fast", help="projection preset")
-    p.add_argument("--seed", type=int, default=0, help="seed of the projection's noise (default 0)")
-    p.add_argument("--in-scene", action="store_true", help="paste the animated bird back into the photo")
+    for name, spec in FIELDS.items():  # one flag per option; ranges are checked by the service
+        default = getattr(defaults, name)
+        kind = spec.choices and str or type(default)
+        rng = f"{spec.lo:g}..{spec.hi:g}" if spec.lo is not None and spec.hi is not None and spec.hi < 1e6 else ""
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, choices=spec.choices,
+                       help=f"{spec.help} ({rng + ', ' if rng else ''}default {default})")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the MP4")
     p.add_argument("--box", default=None, help="bird box x0,y0,x1,y1 in the photo's pixels, as an image viewer shows "
                    "the photo (skips detection)")
+    p.add_argument("--rig", default=None, help="rig mode: a rig JSON (joints) to use instead of the estimated one")
+    p.add_argument("--save-rig", default=None, help="rig mode: write the rig used to this JSON file (to correct it)")
     p.add_argument("--require-bird", action="store_true", help="fail when no bird is detected (default: centred crop)")
     p.add_argument("--detector", default="auto", help="'auto', a YOLOv8 .pt / OpenVINO folder, or 'none'")
     p.add_argument("--poses", default=None, help="target poses folder (default: $BIRDANIM_POSES or assets/target_poses)")
@@ -63,6 +67,13 @@ def scale_box(box, s: float):
     return box if s == 1 else Box(box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s)
 
 
+def options_from(args):
+    """The AnimateOptions the flags describe."""
+    from birdanim.options import FIELDS, AnimateOptions
+
+    return AnimateOptions(**{n: getattr(args, n) for n in FIELDS}, gif=args.gif, require_bird=args.require_bird)
+
+
 def run(args) -> int:
     from birdanim.device import set_cpu_threads
     from birdanim.stages.photo import oriented_size
@@ -80,11 +91,18 @@ def run(args) -> int:
         photo = animator.load_photo(args.photo)
         if box is not None:  # the photo may have been shrunk on loading: the box follows
             box = scale_box(box, photo.width / oriented_size(args.photo)[0])
+        rig = None
+        if args.rig:
+            from birdanim.engines.rig.rig import Rig
+
+            try:
+                rig = Rig.from_json(Path(args.rig).read_text())
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise argparse.ArgumentTypeError(f"--rig {args.rig}: not a rig file ({e})") from e
         with tempfile.TemporaryDirectory(prefix="birdanim-") as tmp:
-            res = animator.animate(photo, box=box, frames=args.frames, fps=args.fps, cutoff=args.cutoff,
-                                   strength=args.strength, quality=args.quality, seed=args.seed,
-                                   in_scene=args.in_scene, gif=args.gif, out_dir=Path(tmp), progress=progress,
-                                   cycles=args.cycles, require_bird=args.require_bird)
+            res = animator.animate(photo, options_from(args), box=box, rig=rig, out_dir=Path(tmp), progress=progress)
+            if args.save_rig and res.rig is not None:
+                Path(args.save_rig).write_text(res.rig.to_json())
             progress.close()
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)

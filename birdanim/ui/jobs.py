@@ -4,7 +4,6 @@ progress, and one cancel event per browser session. UI-agnostic: the Gradio app 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +35,13 @@ class CancelBoard:
                 del self._events[session]
 
 
-@dataclass
-class RenderParams:
-    """Everything the Animate tab sends to `Animator.animate` besides the photo and the box."""
-
-    frames: int  # number of video frames, 2..600
-    fps: float  # frames per second of the video
-    cutoff: int  # first W+ layer taken from the target poses (1..num_ws-1): lower = more of the pose
-    strength: float  # 0..1 how far the pose replaces the bird's own layers
-    quality: str  # projection effort: "fast" | "balanced" | "best"
-    seed: int  # noise seed of the projection
-    in_scene: bool  # paste the flying bird back into the photo
-    gif: bool  # also write a GIF
-
-
 class RenderJob:
     """Runs `service.animate` in a thread; keeps only the latest progress (memory stays bounded)."""
 
-    def __init__(self, service, photo, box, params: RenderParams, out_dir: Path, cancel: threading.Event):
-        self.service, self.photo, self.box, self.params, self.out_dir = service, photo, box, params, out_dir
+    def __init__(self, service, photo, box, options, out_dir: Path, cancel: threading.Event, rig=None):
+        # options: the birdanim.options.AnimateOptions of the video; rig: a rig the user edited (or None)
+        self.service, self.photo, self.box, self.options, self.out_dir = service, photo, box, options, out_dir
+        self.rig = rig
         self.cancel = cancel
         self.result = None
         self.error: BaseException | None = None
@@ -69,12 +56,8 @@ class RenderJob:
 
     def _run(self) -> None:
         try:  # the service itself runs one animate at a time (its lock), renders and example caching alike
-            p = self.params
-            self.result = self.service.animate(
-                self.photo, box=self.box, frames=p.frames, fps=p.fps, cutoff=p.cutoff, strength=p.strength,
-                quality=p.quality, seed=p.seed, in_scene=p.in_scene, gif=p.gif, out_dir=self.out_dir,
-                progress=self._progress, cancel=self.cancel,
-            )
+            self.result = self.service.animate(self.photo, self.options, box=self.box, rig=self.rig, out_dir=self.out_dir,
+                                               progress=self._progress, cancel=self.cancel)
         except BaseException as e:  # handed to the request thread, which reports it
             self.error = e
         finally:
