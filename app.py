@@ -27,7 +27,8 @@ import numpy as np
 
 from birdanim.ui import helpers as uh
 from birdanim.errors import BirdanimError
-from birdanim.ui.jobs import CancelBoard, RenderJob, RenderParams
+from birdanim.options import FIELDS, AnimateOptions
+from birdanim.ui.jobs import CancelBoard, RenderJob
 
 log = logging.getLogger("birdanim.app")
 
@@ -49,6 +50,7 @@ MAX_GALLERY = 16
 DEFAULT_PSI = 0.7
 STAGES = {
     "detect": "Finding the bird",
+    "cut out": "Cutting the bird out and rigging it",
     "project": "Projecting the bird into the GAN",
     "render": "Rendering frames",
     "encode": "Encoding the video",
@@ -210,17 +212,18 @@ def animate_handlers(service, cancels: CancelBoard):
         return _crop_preview(service, load_upload(service, path), cx, cy, size)
 
     @friendly_gen
-    def render(path, cx, cy, size, cutoff, frames, fps, quality, seed, strength, in_scene, gif,
+    def render(path, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,
                request: gr.Request, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload a photo of a bird first (or pick an example below).")
         photo = load_upload(service, path)
         box = uh.sliders_to_box(cx, cy, size, *photo.size)
-        params = RenderParams(int(frames), float(fps), int(cutoff), float(strength), str(quality), int(seed),
-                              bool(in_scene), bool(gif))
+        options = AnimateOptions(mode=str(mode), scene=str(scene), path=str(fpath), beats_per_second=float(beats),
+                                 cutoff=int(cutoff), frames=int(frames), fps=float(fps), quality=str(quality),
+                                 seed=int(seed), strength=float(strength), gif=bool(gif))
         session = getattr(request, "session_hash", None) or "anonymous"
         work = new_work_dir()
-        job = RenderJob(service, photo, box, params, work, cancels.start(session))
+        job = RenderJob(service, photo, box, options, work, cancels.start(session))
         try:
             progress(0.0, desc="Waiting for the renderer")
             job.start()
@@ -287,9 +290,8 @@ def example_render(service):
         photo = service.load_photo(path)
         boxes = service.detect(photo)
         box = boxes[0] if boxes else None
-        params = RenderParams(frames=300, fps=30, cutoff=min(7, num_ws_of(service) - 1), strength=1.0,
-                              quality="fast", seed=0, in_scene=False, gif=False)
-        job = RenderJob(service, photo, box, params, new_work_dir(), threading.Event()).start()
+        options = AnimateOptions(cutoff=min(AnimateOptions.cutoff, num_ws_of(service) - 1))
+        job = RenderJob(service, photo, box, options, new_work_dir(), threading.Event()).start()
         for _ in _stream_progress(job, progress):
             pass
         job.stop()
@@ -321,19 +323,28 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
             crop = gr.Image(label="Crop that will fly", type="pil", height=200, interactive=False, format="png",
                             elem_id="crop-preview")
         with gr.Column(scale=1):
+            d = AnimateOptions()
+            mode = gr.Radio([("Your bird's own wings (rig)", "rig"), ("GAN style-mixing (original method)", "gan")],
+                            value=d.mode, label="Engine", elem_id="mode", info=FIELDS["mode"].help)
             with gr.Row():
-                cutoff = gr.Slider(1, num_ws - 1, value=min(7, num_ws - 1), step=1, label="Style-mix cutoff layer",
-                                   info="layers below come from the wing-beat poses; lower = stronger pose")
-                strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Pose strength")
-            with gr.Row():
-                frames = gr.Slider(2, 600, value=300, step=1, label="Frames", elem_id="frames")
-                fps = gr.Slider(5, 60, value=30, step=1, label="Frames per second")
-            with gr.Row():
-                quality = gr.Radio(["fast", "balanced", "best"], value="fast", label="Projection quality",
+                scene = gr.Radio(list(FIELDS["scene"].choices), value=d.scene, label="Scene", info=FIELDS["scene"].help)
+                fpath = gr.Radio(list(FIELDS["path"].choices), value=d.path, label="Flight path")
+            with gr.Group(visible=d.mode == "rig") as rig_opts:
+                beats = gr.Slider(FIELDS["beats_per_second"].lo, FIELDS["beats_per_second"].hi, value=d.beats_per_second,
+                                  step=0.5, label="Wing-beats per second")
+            with gr.Group(visible=d.mode == "gan") as gan_opts:
+                with gr.Row():
+                    cutoff = gr.Slider(1, num_ws - 1, value=min(d.cutoff, num_ws - 1), step=1,
+                                       label="Style-mix cutoff layer", info=FIELDS["cutoff"].help)
+                    strength = gr.Slider(0, 1, value=d.strength, step=0.05, label="Pose strength")
+                quality = gr.Radio(list(FIELDS["quality"].choices), value=d.quality, label="Projection quality",
                                    info="better = closer to your bird, slower")
-                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
             with gr.Row():
-                in_scene = gr.Checkbox(label="In the photo (paste back into the scene)")
+                frames = gr.Slider(FIELDS["frames"].lo, FIELDS["frames"].hi, value=d.frames, step=1, label="Frames",
+                                   elem_id="frames")
+                fps = gr.Slider(5, 60, value=d.fps, step=1, label="Frames per second")
+            with gr.Row():
+                seed = gr.Number(value=d.seed, precision=0, minimum=0, label="Seed")
                 gif = gr.Checkbox(label="Also make a GIF")
             with gr.Row():
                 render_btn = gr.Button("Render", variant="primary", elem_id="render-btn")
@@ -352,8 +363,10 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
     for s in (cx, cy, size):
         s.release(on_slide, [photo, cx, cy, size], [crop], api_visibility="private", trigger_mode="always_last",
                   **light)
+    mode.change(lambda m: (gr.update(visible=m == "rig"), gr.update(visible=m == "gan")), [mode], [rig_opts, gan_opts],
+                queue=False, api_visibility="private")
     render_event = render_btn.click(
-        render, [photo, cx, cy, size, cutoff, frames, fps, quality, seed, strength, in_scene, gif],
+        render, [photo, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif],
         [preview, video, downloads, status], api_name="animate", concurrency_limit=1, concurrency_id="render",
         show_progress_on=[video],  # the bar covers the video only: the preview frames stay visible
     )

@@ -26,14 +26,14 @@ from conftest import needs_detector, needs_shared
 from birdanim.stages.detect import Box
 from birdanim.stages.video import probe
 
-ANIMATE_DEFAULTS = dict(cx=50, cy=50, size=40, cutoff=3, frames=16, fps=8, quality="fast", seed=0, strength=1.0,
-                        in_scene=False, gif=False)
+ANIMATE_DEFAULTS = dict(cx=50, cy=50, size=40, mode="gan", scene="crop", path="hover", beats=3.0, cutoff=3, frames=16,
+                        fps=8, quality="fast", seed=0, strength=1.0, gif=False)
 
 
 def animate_args(photo, **kw):
     a = {**ANIMATE_DEFAULTS, **kw}
-    return (photo, a["cx"], a["cy"], a["size"], a["cutoff"], a["frames"], a["fps"], a["quality"], a["seed"],
-            a["strength"], a["in_scene"], a["gif"])
+    return (photo, a["cx"], a["cy"], a["size"], a["mode"], a["scene"], a["path"], a["beats"], a["cutoff"], a["frames"],
+            a["fps"], a["quality"], a["seed"], a["strength"], a["gif"])
 
 
 # ------------------------------------------------------------------ building
@@ -202,7 +202,7 @@ def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photo
 def test_in_scene_video_has_the_photos_size(served, photos):
     _, client, _ = served
     upload = gradio_client.handle_file(str(photos["ok"]))
-    _, video, _, _ = client.predict(*animate_args(upload, frames=6, in_scene=True), api_name="/animate")
+    _, video, _, _ = client.predict(*animate_args(upload, frames=6, scene="photo"), api_name="/animate")
     info = probe(video["video"] if isinstance(video, dict) else video)
     assert (info["width"], info["height"], info["frames"]) == (320, 240, 6)  # the bird pasted into the photo
 
