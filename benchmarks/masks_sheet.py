@@ -15,6 +15,7 @@ image; the photos themselves are never committed.
 from __future__ import annotations
 
 import argparse
+import os
 import csv
 import io
 import random
@@ -88,7 +89,8 @@ def main(argv=None) -> None:
 
     import cv2
 
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # one core, as the app's worker has; times are comparable across runs
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (times grow with it)")
     from birdanim.stages.scene import fill_hole
     from birdanim.stages.segment import YoloSegmenter, segment_bird
 
@@ -104,7 +106,7 @@ def main(argv=None) -> None:
 
     P = args.panel
     tiles, lines = [], []
-    t_seg, t_fill = [], []
+    t_seg, t_fill, c_seg = [], [], []
     for r, zpath in pick_photos(args.n):
         with zipfile.ZipFile(zpath) as z:
             photo = np.asarray(Image.open(io.BytesIO(z.read(r["file"]))).convert("RGB"))
@@ -113,13 +115,14 @@ def main(argv=None) -> None:
             boxes = detector(Image.fromarray(photo))
             src = "det" if boxes else "meta"
         box = boxes[0] if boxes else meta_box(r, photo.shape[1])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         cut = segment_bird(photo, box, boxes[1:], segmenter)
-        t1 = time.perf_counter()
-        bg = fill_hole(photo, cut.alpha)
+        t1, c1 = time.perf_counter(), time.process_time()
+        bg = fill_hole(photo, cut.alpha if cut.hole is None else np.maximum(cut.alpha, cut.hole))
         t2 = time.perf_counter()
         t_seg.append(t1 - t0)
         t_fill.append(t2 - t1)
+        c_seg.append(c1 - c0)
         a = cut.alpha[..., None]
         over = (photo * (0.35 + 0.65 * a)).astype(np.uint8)
         over[outline(cut.alpha)] = (255, 230, 0)
@@ -136,7 +139,7 @@ def main(argv=None) -> None:
         lines.append((name, pose))
         cover = float((cut.alpha > 0.5).mean())
         print(f"{r['file']}  {name:24s} {pose:8s} box={src:4s} {cut.method:11s} mask={cover:5.1%}  "
-              f"segment {t1 - t0:.3f} s  fill {t2 - t1:.3f} s  {' '.join(cut.notes)}")
+              f"segment {t1 - t0:.3f} s (cpu {c1 - c0:.3f})  fill {t2 - t1:.3f} s  {' '.join(cut.notes)}")
     cols = args.cols
     rows = (len(tiles) + cols - 1) // cols
     gap, cap = 6, 14
@@ -152,7 +155,7 @@ def main(argv=None) -> None:
     # a 256-colour palette keeps the documentation sheet small (about a JPEG's size)
     sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(out, optimize=True)
     ts, tf = np.array(t_seg), np.array(t_fill)
-    print(f"segment: mean {ts.mean():.3f} s, max {ts.max():.3f} s; fill: mean {tf.mean():.3f} s, max {tf.max():.3f} s "
+    print(f"segment: mean {ts.mean():.3f} s, max {ts.max():.3f} s (cpu mean {np.mean(c_seg):.3f} s); fill: mean {tf.mean():.3f} s, max {tf.max():.3f} s "
           f"(256 px photos); sheet {out} {out.stat().st_size / 1e6:.2f} MB")
 
 

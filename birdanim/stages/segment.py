@@ -46,6 +46,9 @@ class Cutout:
     alpha: np.ndarray  # float32 [H, W] in 0..1 at the photo's resolution: the bird, soft 2-3 px edge
     method: str  # "yolov8-seg" | "grabcut" | "box-ellipse" (fallback)
     notes: list[str] = field(default_factory=list)  # what the user should know, in a person's words
+    # uint8 0/1 [H, W] or None: what to remove from the scene, when more than the alpha: the bird plus
+    # the thin parts the clean-up cut off it (legs, toes, a thin tail), so no ghost legs stay behind
+    hole: np.ndarray | None = None
 
 
 def _xyxy(box) -> tuple[float, float, float, float]:
@@ -201,14 +204,15 @@ def exclude_boxes(binary: np.ndarray, box, others: Sequence) -> np.ndarray:
 
 
 def grabcut_mask(photo: np.ndarray, box, others: Sequence = (), work_side: int = 200, iters: int = 5,
-                 allow: float = 0.06, context: float = 0.3, core: float = 0.0) -> np.ndarray:
+                 allow: float = 0.06, context: float = 0.3, core: float = 0.0, raw: list | None = None) -> np.ndarray:
     """uint8 0/1 [H, W] binary mask of the bird in `box` by GrabCut, cleaned (see the module doc).
 
     work_side: long side in px of the region GrabCut runs on (speed); iters: GrabCut iterations;
     allow: how far past the box (fraction of its size per side) the bird may still reach;
     context: how much surrounding background (fraction of the box size per side) feeds the colour model;
     core: axes (fraction of the box's) of a central ellipse taken as certainly bird (0: none; a flying
-    bird's box centre may be sky, so it is only the second try).
+    bird's box centre may be sky, so it is only the second try); raw: if a list, GrabCut's mask before
+    the clean-up (uint8 0/1 [H, W], thin parts included) is appended to it.
     """
     import cv2
 
@@ -271,6 +275,7 @@ def grabcut_mask(photo: np.ndarray, box, others: Sequence = (), work_side: int =
     except cv2.error:
         return np.zeros((H, W), np.uint8)
     fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
+    fg_raw = fg
     # Cut thin structures (a perch, a twig): an opening with a disc ~5% of the box's short side, but
     # no wider than the mask's typical thickness (a flying bird's long thin wings must survive it).
     # Legs and the thinnest beaks go too: acceptable, the rig tucks the legs.
@@ -292,7 +297,17 @@ def grabcut_mask(photo: np.ndarray, box, others: Sequence = (), work_side: int =
     big = cv2.resize(fg.astype(np.float32), (C1 - C0, R1 - R0), interpolation=cv2.INTER_LINEAR)
     out = np.zeros((H, W), np.uint8)
     out[R0:R1, C0:C1] = big >= 0.5
-    return exclude_boxes(out, box, others)
+    out = exclude_boxes(out, box, others)
+    if raw is not None:
+        # the raw mask's pieces touching the clean one (legs, toes), within the box grown by `allow`
+        lab = cv2.connectedComponents(fg_raw, connectivity=8)[1]
+        keep = np.unique(lab[(fg > 0) & (fg_raw > 0)])
+        near = np.isin(lab, keep[keep > 0]) & ingrown
+        rbig = cv2.resize(near.astype(np.uint8), (C1 - C0, R1 - R0), interpolation=cv2.INTER_NEAREST)
+        full = np.zeros((H, W), np.uint8)
+        full[R0:R1, C0:C1] = rbig
+        raw.append(exclude_boxes(full | out, box, others))
+    return out
 
 
 # ---------------------------------------------------------------- YOLOv8-seg (when available)
@@ -422,10 +437,11 @@ def segment_bird(photo: np.ndarray, box, others: Sequence = (), segmenter: YoloS
     # GrabCut finds a local optimum that can lose half a bird; a second try from other seeds (a certain
     # core, another working size) runs only when the first mask fails the checks
     for kw in (dict(), dict(core=0.2, work_side=160)):
-        m = grabcut_mask(photo, box, others, **kw)
+        raw: list = []
+        m = grabcut_mask(photo, box, others, raw=raw, **kw)
         ok, why = mask_is_plausible(m, box)
         if ok:
-            return Cutout(soft_edge(m), "grabcut", notes)
+            return Cutout(soft_edge(m), "grabcut", notes, hole=raw[0] if raw else None)
     notes.append(FALLBACK_NOTE)
     oval = exclude_boxes(ellipse_mask((H, W), box, 1.0), box, others)
     return Cutout(soft_edge(oval), "box-ellipse", notes)
