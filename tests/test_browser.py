@@ -31,11 +31,10 @@ def app_url(tmp_path_factory):
     mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("example_cache")))  # no stale cache
     import app
     from _app_tiny import tiny_animator
-    from train.tools.make_examples import make_examples
 
     weights = tmp_path_factory.mktemp("weights")
-    service = tiny_animator(weights)  # the real service on a 32 px generator
-    examples = make_examples(str(weights), [3], 0.6, tmp_path_factory.mktemp("examples"), (320, 240))
+    service = tiny_animator(weights)  # the real service on a 32 px generator (the rig engine is real)
+    examples = app.example_photos()  # the shipped real photos (assets/examples/)
     demo = app.configure_queue(app.build_demo(service, examples=examples))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     yield url
