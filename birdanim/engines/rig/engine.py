@@ -204,7 +204,9 @@ class RigEngine:
         if scene == "sky":
             backdrop = sky_background(photo.shape[0], photo.shape[1], photo)
         else:
-            backdrop = fill_hole(photo, cut.alpha, self.inpainter)
+            # the hole: the bird and what the clean-up cut off it (legs), so no ghost legs stay behind
+            hole = cut.alpha if getattr(cut, "hole", None) is None else np.maximum(cut.alpha, cut.hole)
+            backdrop = fill_hole(photo, hole, self.inpainter)
         return Bird(photo, cut.alpha, rig, backdrop, cut.method, notes)
 
     # ------------------------------------------------------------------ bird -> frames
@@ -248,6 +250,8 @@ class RigEngine:
         that the hovering bird's whole wing-beat stays in the frame."""
         H, W = bird.scene.shape[:2]
         c = bird.rig.centre.copy()
+        if not bird.rig.in_flight and fpath.kind == "hover":  # it has taken off: up from its perch
+            c[1] -= fpath.lift * bird.rig.length
         x0 = min(sx for _, (sx, _sy) in sprites)
         y0 = min(sy for _, (_sx, sy) in sprites)
         x1 = max(sx + s.shape[1] for s, (sx, _sy) in sprites)

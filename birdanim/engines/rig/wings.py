@@ -27,7 +27,7 @@ WING_HANDLES: dict[str, tuple[float, float]] = {
     "elbow": (0.25, 0.0),
     "wrist": (0.48, -0.01),
     "tip": (0.98, 0.075),
-    "inner_primary": (0.58, 0.36),  # tip of the innermost primary: the hand's trailing corner
+    "inner_primary": (0.575, 0.335),  # near the tip of the innermost primary: the hand's trailing corner
     "mid_primary": (0.84, 0.25),
     "secondary": (0.26, 0.27),  # trailing edge of the arm
 }
@@ -44,6 +44,7 @@ class Palette:
     edge: np.ndarray  # pale feather edges
     shaft: np.ndarray  # feather shafts and shadows
     detail: np.ndarray | None = None  # [h, w] high-pass luminance of the folded wing, tiled over the wing
+    coverts: np.ndarray | None = None  # [h, w, 3] the folded wing itself, cut along the body: the wing's coverts
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:
@@ -90,7 +91,29 @@ def bird_palette(photo: np.ndarray, alpha: np.ndarray, rig) -> Palette:
     patch = _lum(photo[y0:y1, x0:x1].astype(np.float64)).astype(np.float32)
     blur = cv2.GaussianBlur(patch, (0, 0), 3.0)
     detail = (patch - blur) * region[y0:y1, x0:x1]
-    return Palette(covert, flight, edge, shaft, detail if detail.size >= 64 else None)
+    return Palette(covert, flight, edge, shaft, detail if detail.size >= 64 else None, _folded_wing_strip(photo, alpha, rig))
+
+
+def _folded_wing_strip(photo: np.ndarray, alpha: np.ndarray, rig) -> np.ndarray | None:
+    """The folded wing's pixels as a rectangle [h, w, 3] float, its long side along the wing (from the
+    shoulder towards the tail): the bird's real coverts and tertials, to be laid along the spread wing."""
+    start = rig.point("shoulder")
+    end = rig.point("tail") + 0.45 * (rig.point("shoulder") - rig.point("tail"))
+    length = float(np.linalg.norm(end - start))
+    if length < 8:
+        return None
+    width = 0.22 * rig.length
+    u = (end - start) / length
+    n = -rig.dorsal  # from the back towards the belly: the strip's rows run from the wing's leading edge
+    # affine map: strip pixel (x along the wing, y across it) -> photo pixel
+    M = np.array([[u[0], n[0], start[0] - n[0] * 0.15 * width], [u[1], n[1], start[1] - n[1] * 0.15 * width]])
+    W, H = int(max(8, round(length))), int(max(4, round(width)))
+    strip = cv2.warpAffine(photo.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REFLECT)
+    inside = cv2.warpAffine(alpha.astype(np.float32), M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    if (inside > 0.5).mean() < 0.6:  # the strip leaves the bird: no real plumage to lay down
+        return None
+    return strip
 
 
 @dataclass
@@ -127,7 +150,7 @@ def _feather(c: np.ndarray, root: np.ndarray, tip: np.ndarray, width: float, rou
 def _primary_tip(k: float) -> np.ndarray:
     """Tip of primary k (0 innermost .. 1 outermost) on a curve from the hand's trailing corner to the
     wing tip (a quadratic Bezier)."""
-    p0, p1, p2 = np.array(WING_HANDLES["inner_primary"]), np.array([0.92, 0.36]), np.array([1.0, 0.07])
+    p0, p1, p2 = np.array([0.58, 0.36]), np.array([0.92, 0.36]), np.array([1.0, 0.07])
     return (1 - k) ** 2 * p0 + 2 * (1 - k) * k * p1 + k**2 * p2
 
 
@@ -148,7 +171,8 @@ def paint_wing(palette: Palette, length: float, seed: int = 0, n_primaries: int 
     def draw(poly, colour, edge_colour, shaft_from=None, shaft_to=None):
         cv2.fillPoly(img, [poly], colour.tolist(), cv2.LINE_AA)
         cv2.fillPoly(cover, [poly], 1.0, cv2.LINE_AA)
-        cv2.polylines(img, [poly], True, edge_colour.tolist(), max(1, int(round(0.006 * L * s))), cv2.LINE_AA)
+        soft_edge = 0.45 * edge_colour + 0.55 * colour  # a pale fringe, not a drawn outline
+        cv2.polylines(img, [poly], True, soft_edge.tolist(), max(1, int(round(0.005 * L * s))), cv2.LINE_AA)
         if shaft_from is not None:
             a, b = np.round(shaft_from * c).astype(int), np.round(shaft_to * c).astype(int)
             cv2.line(img, tuple(a), tuple(b), palette.shaft.tolist(), max(1, int(round(0.004 * L * s))), cv2.LINE_AA)
@@ -171,14 +195,23 @@ def paint_wing(palette: Palette, length: float, seed: int = 0, n_primaries: int 
         root = uv((u, 0.06))
         tip = uv((u + 0.03, 0.285 + 0.04 * np.sin(np.pi * k) + rng.normal(0, 0.006)))
         col = jitter(palette.flight * 1.05)
-        draw(_feather(c, root, tip, L * 0.07, round_tip=1.0), col, jitter(palette.edge), root, tip)
+        draw(_feather(c, root, tip, L * 0.085, round_tip=1.0), col, jitter(palette.edge), root, tip)
     # coverts: the covered leading part, then rows of small scalloped feathers over the flight feathers' bases
     lead = np.array([uv(p) for p in [(0.0, 0.0), (0.1, -0.012), (0.25, -0.02), (0.48, -0.03), (0.7, 0.0),
                                       (0.9, 0.05), (0.86, 0.09), (0.6, 0.13), (0.48, 0.17), (0.2, 0.19), (0.0, 0.18)]])
     poly = np.round(lead * c).astype(np.int32)
     cv2.fillPoly(img, [poly], palette.covert.tolist(), cv2.LINE_AA)
     cv2.fillPoly(cover, [poly], 1.0, cv2.LINE_AA)
-    for row, (v, size, u_end) in enumerate([(0.16, 0.055, 0.55), (0.10, 0.045, 0.8), (0.045, 0.035, 0.88)]):
+    if palette.coverts is not None:  # the bird's own folded wing, laid along the span: its real plumage
+        x0, y0 = np.floor(lead.min(0) * c).astype(int)
+        x1, y1 = np.ceil(lead.max(0) * c).astype(int)
+        band = cv2.resize(palette.coverts, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
+        m = np.zeros(img.shape[:2], np.float32)
+        cv2.fillPoly(m, [poly], 1.0, cv2.LINE_AA)
+        m = cv2.GaussianBlur(m, (0, 0), 0.02 * L * c)[y0:y1, x0:x1, None] * (m[y0:y1, x0:x1, None] > 0)
+        img[y0:y1, x0:x1] = m * band + (1 - m) * img[y0:y1, x0:x1]
+    rows = [] if palette.coverts is not None else [(0.10, 0.045, 0.8), (0.045, 0.035, 0.88)]
+    for row, (v, size, u_end) in enumerate([(0.16, 0.055, 0.55), *rows]):
         col_row = palette.covert * (0.92 + 0.05 * row)
         for u in np.arange(0.02 + 0.5 * size * (row % 2), u_end, size * 0.9):
             centre = uv((u, v + 0.02 * np.sin(u * 3)))

@@ -1,0 +1,187 @@
+"""The rig engine on small drawn birds: rig joints, wings, loop closure, hard cases; one real photo."""
+
+import io
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from birdanim.engines.rig.engine import RigEngine
+from birdanim.engines.rig.motion import WingBeat, path_offset, FlightPath, wing_pose
+from birdanim.engines.rig.rig import Rig, estimate_rig
+from birdanim.engines.rig.wings import bent_handles, paint_wing, Palette
+from birdanim.stages.detect import Box
+
+
+def drawn_bird(w=160, h=120, cx=80, cy=60, s=1.0, facing=1, bg=(120, 170, 225), upright=False):
+    """A bird drawn on a sky: an ellipse body, a round head, a tail wedge, a beak; its keypoints."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = bg
+    rng = np.random.default_rng(0)
+    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    ang = -40 if upright else 0
+    body = (int(cx), int(cy))
+    cv2.ellipse(img, body, (int(28 * s), int(14 * s)), ang * facing, 0, 360, (110, 80, 50), -1)
+    d = np.array([np.cos(np.radians(ang)) * facing, np.sin(np.radians(ang))])
+    head = np.array(body) + d * 30 * s + np.array([0, -6 * s])
+    cv2.circle(img, tuple(int(v) for v in head), int(10 * s), (90, 60, 40), -1)
+    beak = head + d * 14 * s
+    cv2.line(img, tuple(int(v) for v in head), tuple(int(v) for v in beak), (40, 40, 40), max(1, int(3 * s)))
+    tail = np.array(body) - d * 44 * s
+    t1 = np.array(body) - d * 22 * s
+    cv2.fillPoly(img, [np.array([t1 + [0, -6 * s], tail + [0, -3 * s], tail + [0, 4 * s], t1 + [0, 6 * s]], np.int32)],
+                 (100, 70, 45))
+    kp = {"beak": tuple(beak), "crown": tuple(head + [0, -4 * s]), "tail": tuple(tail),
+          "back": tuple(np.array(body) + [0, -10 * s]), "belly": tuple(np.array(body) + [0, 10 * s]),
+          "left wing": tuple(np.array(body) + [-4 * s * facing, -3 * s])}
+    box = Box(float(tail[0] if facing > 0 else beak[0]) - 2, float(head[1] - 12 * s),
+              float(beak[0] if facing > 0 else tail[0]) + 2, float(cy + 16 * s))
+    return img, kp, box
+
+
+def test_rig_from_keypoints_faces_and_places_the_shoulder():
+    img, kp, box = drawn_bird()
+    alpha = (np.abs(img.astype(int) - (120, 170, 225)).sum(2) > 40).astype(np.float32)
+    rig = estimate_rig(alpha, kp)
+    assert rig.source == "keypoints" and rig.facing == 1 and not rig.in_flight
+    assert rig.dorsal[1] < -0.9  # the back is up
+    assert rig.near_wing == "left"
+    # the shoulder sits on the back half of the body, between the tail and the head
+    sh = rig.point("shoulder")
+    assert alpha[int(sh[1]), int(sh[0])] > 0.5
+    assert rig.point("tail")[0] < sh[0] < rig.point("head")[0]
+    assert sh[1] < 60  # above the body's centre line
+    # mirrored: faces left
+    rig_l = estimate_rig(alpha[:, ::-1].copy(), {k: (159 - x, y) for k, (x, y) in kp.items()})
+    assert rig_l.facing == -1 and rig_l.near_wing == "left"  # the CUB label 'left wing' was visible
+
+
+def test_rig_json_round_trip_and_editing():
+    img, kp, box = drawn_bird()
+    alpha = (np.abs(img.astype(int) - (120, 170, 225)).sum(2) > 40).astype(np.float32)
+    rig = estimate_rig(alpha, kp)
+    back = Rig.from_json(rig.to_json())
+    assert back == rig
+    moved = rig.moved("shoulder", (70, 50))
+    assert moved.shoulder == (70.0, 50.0) and moved.source == "user"
+    with pytest.raises(ValueError):
+        rig.moved("knee", (1, 2))
+
+
+def test_rig_from_the_mask_alone_and_a_flying_silhouette():
+    img, kp, box = drawn_bird(upright=True)
+    alpha = (np.abs(img.astype(int) - (120, 170, 225)).sum(2) > 40).astype(np.float32)
+    rig = estimate_rig(alpha, {})
+    assert rig.source == "mask" and rig.notes
+    assert rig.point("head")[1] < rig.point("tail")[1]  # the upper end is taken as the head
+    # spread wings: a long bar across a short body
+    spread = np.zeros((120, 160), np.float32)
+    cv2.ellipse(spread, (80, 60), (12, 25), 0, 0, 360, 1, -1)  # body, head up
+    cv2.ellipse(spread, (80, 55), (75, 8), 0, 0, 360, 1, -1)  # wings
+    rig = estimate_rig(spread, {"crown": (80, 38), "beak": (80, 30), "tail": (80, 86)})
+    assert rig.in_flight
+
+
+def test_wing_pose_cycle_is_periodic_with_a_longer_downstroke():
+    beat = WingBeat()
+    a, b = wing_pose(beat, 0.0), wing_pose(beat, 1.0)
+    assert a == b
+    elev = [wing_pose(beat, p).elevation for p in np.linspace(0, 1, 101)]
+    bottom = int(np.argmin(elev))
+    assert 0.55 <= bottom / 100 <= 0.65  # the down-stroke takes ~60% of the period
+    assert max(elev) == pytest.approx(beat.top, abs=1) and min(elev) == pytest.approx(beat.bottom, abs=1)
+    up = wing_pose(beat, 0.8)
+    down = wing_pose(beat, 0.3)
+    assert up.flex > 0.7 > down.flex and down.fan > up.fan  # flexed wrist and closed primaries on the up-stroke
+
+
+def test_cross_path_wraps_out_of_frame():
+    p = FlightPath(kind="cross")
+    x0, _ = path_offset(p, 0.0, 200, 100, 40, 1, 100)
+    assert x0 == pytest.approx(0)
+    xs = [100 + path_offset(p, t, 200, 100, 40, 1, 100)[0] for t in np.linspace(0, 1, 201)]
+    jumps = np.nonzero(np.abs(np.diff(xs)) > 50)[0]
+    assert len(jumps) == 1
+    i = jumps[0]
+    assert xs[i] > 200 + 20 - 3 and xs[i + 1] < -20 + 3  # out on the right, back in from the left
+
+
+def test_painted_wing_and_bending():
+    pal = Palette(np.array([120.0, 90, 60]), np.array([60.0, 45, 30]), np.array([200.0, 190, 170]),
+                  np.array([30.0, 20, 10]))
+    wing = paint_wing(pal, 80)
+    a = wing.rgba[..., 3]
+    assert a.max() == pytest.approx(1, abs=0.01) and 0.25 < (a > 0.5).mean() < 0.8
+    for name, p in wing.handles.items():  # every joint lies on the painted wing
+        assert a[int(round(p[1])), int(round(p[0]))] > 0.5, name
+    flexed = bent_handles(wing, 1.0, 0.0)
+    spread = bent_handles(wing, 0.0, 1.0)
+    assert np.allclose(spread["tip"], wing.handles["tip"])
+    assert flexed["tip"][1] > spread["tip"][1] + 10  # the hand folds back (towards the trailing edge)
+
+
+def _engine_frames(img, box, others=(), frames=24, **kw):
+    eng = RigEngine()
+    bird = eng.prepare(img, box, others, size=max(img.shape[:2]))
+    return bird, np.concatenate(list(eng.frames(bird, frames=frames, fps=12, beats_per_second=2, **kw)))
+
+
+def test_engine_frames_loop_without_a_seam_and_keep_the_scene():
+    img, kp, box = drawn_bird()
+    bird, fr = _engine_frames(img, box)
+    assert fr.shape == (24, 120, 160, 3) and fr.dtype == np.uint8
+    steps = [np.abs(fr[i + 1].astype(int) - fr[i]).mean() for i in range(len(fr) - 1)]
+    seam = np.abs(fr[0].astype(int) - fr[-1]).mean()
+    assert max(steps) > 0.05  # something moves
+    assert seam <= 1.5 * max(steps)  # frame N flows into frame 0 like any other step
+    # the wings change the silhouette over a beat
+    diff = np.abs(fr.astype(int) - bird.scene.astype(int)).sum(3) > 30
+    areas = diff.reshape(len(fr), -1).sum(1)
+    assert areas.max() > 1.2 * areas.min()
+    # far from the bird the scene is untouched
+    assert np.abs(fr[:, :8, :8].astype(int) - bird.scene[:8, :8]).max() <= 1
+
+
+def test_tiny_bird_and_a_bird_cut_by_the_border():
+    img, kp, box = drawn_bird(w=200, h=150, cx=100, cy=80, s=0.45)  # about 40 px long
+    bird, fr = _engine_frames(img, box, frames=12)
+    assert fr.shape[0] == 12 and bird.alpha.sum() > 50
+    img, kp, box = drawn_bird(cx=20)  # the tail leaves the photo on the left
+    box = Box(max(box.x0, 0), box.y0, box.x1, box.y1)
+    bird, fr = _engine_frames(img, box, frames=12)
+    assert fr.shape == (12, 120, 160, 3)
+
+
+def test_two_birds_only_the_chosen_one_is_cut_out():
+    a, _, box_a = drawn_bird(w=320, cx=80)
+    b, _, box_b = drawn_bird(w=320, cx=240)
+    img = np.where(np.arange(320)[None, :, None] < 160, a, b)
+    eng = RigEngine()
+    bird = eng.prepare(img, box_b, [box_a], size=320)
+    ys, xs = np.nonzero(bird.alpha > 0.5)
+    assert xs.min() > 160  # nothing of the other bird
+
+
+def test_a_failed_cut_out_says_so_and_still_animates():
+    img = np.full((120, 160, 3), 128, np.uint8)  # nothing to cut out
+    bird, fr = _engine_frames(img, Box(40, 30, 120, 90), frames=6)
+    assert bird.method == "box-ellipse" and any("oval" in n for n in bird.notes)
+    assert fr.shape[0] == 6
+
+
+@pytest.mark.slow
+def test_real_photo_from_shared(tmp_path):
+    from conftest import needs_shared
+
+    with zipfile.ZipFile(needs_shared("data", "birds256", "test.zip")) as z:
+        from PIL import Image
+
+        img = np.asarray(Image.open(io.BytesIO(z.read("001136.jpg"))).convert("RGB"))  # an Eastern Towhee
+    eng = RigEngine()
+    bird = eng.prepare(img, Box(20, 20, 236, 236), size=256)
+    assert bird.method == "grabcut"
+    fr = np.concatenate(list(eng.frames(bird, frames=30, fps=30)))
+    assert fr.shape == (30, 256, 256, 3)
+    moving = (np.abs(fr.astype(int) - fr.mean(0)).sum(3) > 40).mean()
+    assert 0.01 < moving < 0.5
