@@ -6,6 +6,7 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from birdanim.engines.rig.engine import RigEngine
 from birdanim.engines.rig.motion import WingBeat, path_offset, FlightPath, wing_pose
@@ -185,3 +186,44 @@ def test_real_photo_from_shared(tmp_path):
     assert fr.shape == (30, 256, 256, 3)
     moving = (np.abs(fr.astype(int) - fr.mean(0)).sum(3) > 40).mean()
     assert 0.01 < moving < 0.5
+
+
+def test_a_bird_already_in_flight_beats_its_own_wings():
+    img = np.zeros((120, 200, 3), np.uint8)
+    img[:] = (130, 175, 230)
+    cv2.ellipse(img, (100, 62), (26, 10), 0, 0, 360, (60, 50, 40), -1)  # body, facing right
+    cv2.circle(img, (128, 58), 8, (50, 40, 30), -1)
+    cv2.fillPoly(img, [np.array([[88, 58], [70, 20], [60, 22], [96, 62]])], (70, 60, 50))  # far wing up
+    cv2.fillPoly(img, [np.array([[98, 60], [120, 14], [110, 12], [92, 60]])], (80, 65, 50))  # near wing up
+    alpha = (np.abs(img.astype(int) - (130, 175, 230)).sum(2) > 40).astype(np.float32)
+    rig = estimate_rig(alpha, {"beak": (137, 57), "crown": (128, 52), "tail": (74, 62), "belly": (100, 71),
+                               "back": (100, 54), "left wing": (112, 30), "right wing": (75, 32)})
+    assert rig.in_flight
+    eng = RigEngine()
+    bird = eng.prepare(img, Box(55, 8, 140, 76), size=200, rig=rig)
+    fr = np.concatenate(list(eng.frames(bird, frames=12, fps=12, beats_per_second=2)))
+    tops = [np.nonzero((np.abs(f.astype(int) - bird.scene).sum(2) > 40).any(1))[0].min() for f in fr]
+    assert max(tops) - min(tops) >= 3  # the wing tips rise and fall
+
+
+def test_service_rig_mode_end_to_end(tmp_path):
+    from _anim_tiny import tiny_generator
+    from birdanim.checkpoint import save_generator
+    from birdanim.service import Animator
+    from birdanim.stages.video import probe
+
+    save_generator(tiny_generator(), tmp_path / "w")
+    a = Animator(weights=str(tmp_path / "w"), device="cpu", detector=None, encoder=None, keypoints=None)
+    img, kp, box = drawn_bird()
+    stages = []
+    img = Image.fromarray(img)
+    res = a.animate(img, box=box, frames=10, fps=10, size=160, out_dir=tmp_path / "out",
+                    progress=lambda s, f, fr: stages.append(s))
+    info = probe(res.mp4_path)
+    assert (info["frames"], info["fps"], info["width"], info["height"]) == (10, 10, 160, 120)
+    assert {"cut out", "render", "encode"} <= set(stages)
+    assert res.rig is not None and res.mask_method == "grabcut" and res.ws is None
+    # a corrected rig is used as given
+    moved = res.rig.moved("shoulder", (res.rig.shoulder[0] - 3, res.rig.shoulder[1]))
+    res2 = a.animate(img, box=box, frames=4, fps=10, size=160, out_dir=tmp_path / "out2", rig=moved)
+    assert res2.rig.shoulder == moved.shoulder

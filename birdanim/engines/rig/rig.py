@@ -216,10 +216,10 @@ def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | 
         near = "right"
     else:  # profile to the right shows the bird's left side; to the left, its right side
         near = "left" if facing > 0 else "right"
-    spread = [np.abs(np.dot(w - centroid, dorsal)) for w in (lw, rw) if w is not None]
-    thickness = max(up + down, 1.0)
+    # a folded wing lies along the body, near its axis; a spread one reaches far from it
+    spread = [np.abs(np.dot(w - tail, normal)) for w in (lw, rw) if w is not None]
     extent_across = float(np.ptp(pts @ normal))
-    in_flight = bool(extent_across > 1.1 * length) or bool(spread and max(spread) > 0.9 * thickness)
+    in_flight = bool(extent_across > 1.1 * length) or bool(spread and max(spread) > 0.32 * length)
     if in_flight:
         notes.append("the bird looks like it is already flying: its own wings will beat")
 
