@@ -63,7 +63,7 @@ class AnimationResult:
 class Animator:
     def __init__(self, weights: str | None = None, device=None, detector: str | None = "auto", poses_dir=None,
                  encoder: str | None = "auto", render_batch: int = 8, perceptual: str = "lite0",
-                 keypoints: str | None = "auto"):
+                 keypoints: str | None = "auto", segmenter: str | None = "local", inpainter: str | None = "local"):
         """Load the generator, encoder, target poses and detector once.
 
         weights: a weights folder or Hugging Face repo id (None: $BIRDANIM_WEIGHTS or the repo's weights/);
@@ -74,7 +74,10 @@ class Animator:
         the projector's perceptual loss, "lite0" (EfficientNet-Lite0) or "lpips" (VGG LPIPS: loaded here,
         FeaturesUnavailableError when its VGG16 weights are neither on disk nor downloadable); keypoints:
         the rig mode's keypoint model, "auto" (weights/keypoints when present), a folder, or None (the rig
-        is guessed from the bird's outline).
+        is guessed from the bird's outline); segmenter / inpainter: the rig mode's YOLOv8-seg cut-out and
+        LaMa scene fill: "local" (only when $BIRDANIM_SEGMENTER / $BIRDANIM_INPAINTER or a file in
+        weights/ gives them: no download), "auto" (also download them when online), a path, or None
+        (GrabCut and the OpenCV fill, which always work).
         """
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         self.weights = weights if weights is not None else default_weights()
@@ -89,8 +92,9 @@ class Animator:
         self._features = None
         if perceptual != "lite0":
             _ = self.features  # fail now, not in the first user's request
-        self.keypoints_spec = keypoints
+        self.keypoints_spec, self.segmenter_spec, self.inpainter_spec = keypoints, segmenter, inpainter
         self._rig_engine = None
+        self.notes_at_load: list[str] = []  # optional models that were asked for but could not be loaded
         self._lock = threading.Lock()  # one render at a time: the CPU has no room for two
 
     # ------------------------------------------------------------------ loading
@@ -255,8 +259,32 @@ class Animator:
                 except WeightsError:
                     if self.keypoints_spec != "auto":
                         raise
-            self._rig_engine = RigEngine(keypoints=kp)
+            self._rig_engine = RigEngine(keypoints=kp, segmenter=self._optional_model("segmenter"),
+                                         inpainter=self._optional_model("inpainter"))
         return self._rig_engine
+
+    def _optional_model(self, kind: str):
+        """The rig mode's optional YOLOv8-seg segmenter or LaMa inpainter, or None (GrabCut / OpenCV fill)."""
+        from birdanim.errors import InpainterUnavailableError, SegmenterUnavailableError
+        from birdanim.stages import scene, segment
+
+        spec = self.segmenter_spec if kind == "segmenter" else self.inpainter_spec
+        if spec is None:
+            return None
+        if kind == "segmenter":
+            cands, make, err = segment.segmenter_candidates, segment.YoloSegmenter, SegmenterUnavailableError
+        else:
+            cands, make, err = scene.inpainter_candidates, scene.LamaInpainter, InpainterUnavailableError
+        if spec == "local":
+            local = [c for c in cands("auto") if Path(c).is_file()]
+            if not local:
+                return None
+            spec = local[0]
+        try:
+            return make(spec)
+        except err as e:
+            self.notes_at_load.append(str(e))
+            return None
 
     def prepare_bird(self, photo, box: Box | None = None, others: list[Box] | None = None, scene: str = "photo",
                      size: int = 512, rig=None):

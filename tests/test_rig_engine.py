@@ -227,3 +227,18 @@ def test_service_rig_mode_end_to_end(tmp_path):
     moved = res.rig.moved("shoulder", (res.rig.shoulder[0] - 3, res.rig.shoulder[1]))
     res2 = a.animate(img, box=box, frames=4, fps=10, size=160, out_dir=tmp_path / "out2", rig=moved)
     assert res2.rig.shoulder == moved.shoulder
+
+
+def test_missing_optional_models_fall_back_to_grabcut_and_the_opencv_fill(tmp_path):
+    from _anim_tiny import tiny_generator
+    from birdanim.checkpoint import save_generator
+    from birdanim.service import Animator
+
+    save_generator(tiny_generator(), tmp_path / "w")
+    a = Animator(weights=str(tmp_path / "w"), device="cpu", detector=None, encoder=None, keypoints=None,
+                 segmenter=str(tmp_path / "missing-seg.pt"), inpainter=str(tmp_path / "missing-lama.onnx"))
+    eng = a.rig_engine
+    assert eng.segmenter is None and eng.inpainter is None
+    assert len(a.notes_at_load) == 2 and all("could" in n or "no " in n for n in a.notes_at_load)
+    assert Animator(weights=str(tmp_path / "w"), device="cpu", detector=None, encoder=None,
+                    keypoints=None).rig_engine.segmenter is None  # "local": nothing on this machine, no download
