@@ -212,7 +212,8 @@ class Animator:
                                          path=opts.path, seed=opts.seed, progress=lambda f, last: report("render", f, last),
                                          cancel=cancel)
         size = (bird.scene.shape[1], bird.scene.shape[0])
-        mp4, gif_path, timings["render"], timings["encode"] = self._encode(batches, size, opts, out, report)
+        # streamed: the rig renders on one core in numpy, so x264 gets the other one meanwhile
+        mp4, gif_path, timings["render"], timings["encode"] = self._encode(batches, size, opts, out, report, chunk_bytes=0)
         crop = self.crop(photo, box)
         return AnimationResult(mp4, gif_path, crop, opts.frames, float(opts.fps), timings, None, box, notes, opts,
                                rig=bird.rig, mask_method=bird.method)
@@ -330,8 +331,9 @@ class Animator:
         return projection(self.G, target, quality=quality, encoder=self.encoder, seed=seed, progress=on_step,
                           features=self.features)
 
-    def _encode(self, batches, size, opts, out, report):
-        """Frame batches -> MP4 (and GIF): (mp4, gif or None, render seconds, encode seconds)."""
+    def _encode(self, batches, size, opts, out, report, chunk_bytes: int = ENCODE_CHUNK_BYTES):
+        """Frame batches -> MP4 (and GIF): (mp4, gif or None, render seconds, encode seconds). Frames
+        reach ffmpeg in chunks of chunk_bytes (0: each batch as it comes)."""
         from birdanim.stages.video import Mp4Writer, write_gif
 
         fps = opts.fps
@@ -356,7 +358,7 @@ class Animator:
             for batch in batches:
                 pending.append(batch)
                 pending_bytes += batch.nbytes
-                if pending_bytes >= ENCODE_CHUNK_BYTES:  # bounded memory for long or large videos
+                if pending_bytes >= chunk_bytes:  # bounded memory for long or large videos
                     flush()
                 if opts.gif:  # keep only the GIF's frames, already small: bounded memory
                     kept += [_shrink(f, GIF_MAX_SIDE) for j, f in enumerate(batch) if (done + j) % gif_step == 0]
