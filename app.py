@@ -55,7 +55,18 @@ STAGES = {
     "render": "Rendering frames",
     "encode": "Encoding the video",
 }
-CSS = "#render-btn {min-height: 3em} .about-card table {font-size: 0.9em}"
+CSS = """
+#render-btn {min-height: 3em}
+.about-card table {font-size: 0.9em}
+body[data-rendering="1"] #result-video {display: none !important}
+body:not([data-rendering="1"]) #live-frames {display: none !important}
+.stage-bar {position: relative; height: 1.9em; border-radius: 6px; overflow: hidden;
+            background: var(--block-background-fill); border: 1px solid var(--border-color-primary)}
+.stage-bar .fill {position: absolute; inset: 0 auto 0 0; background: var(--color-accent-soft, #c7d2fe);
+                  transition: width 0.4s}
+.stage-bar span {position: relative; padding: 0 0.6em; line-height: 1.9em; font-size: 0.9em}
+#rig-hint p {margin: 0; font-size: 0.85em}
+"""
 
 
 # ================================================================== errors -> messages in the UI
@@ -168,15 +179,87 @@ def load_upload(service, path: str):
     return service.load_photo(path)
 
 
-def _crop_preview(service, photo, cx, cy, size):
-    return service.crop(photo, uh.sliders_to_box(cx, cy, size, *photo.size))
+RIG_SIZE = AnimateOptions.size  # the rig step works at the render's default size: the rig shown is the rig used
+COMPARE_FRAMES = 60  # the Compare clips: 2 s at 30 fps, enough to see each engine's motion
+# One line per expert control, in a photographer's words (ranges and defaults: birdanim.options.FIELDS).
+PLAIN = {
+    "scene": "Photo: your bird flies in its own picture (the spot where it sat is filled in). Sky: over a "
+             "plain sky. Crop: a square around the bird.",
+    "path": "Hover in place, or fly across the picture.",
+    "beats_per_second": "How fast the wings beat: small songbirds beat fast, herons and gulls slowly.",
+    "frames": "Length of the clip (frames ÷ frames per second = seconds).",
+    "fps": "Smoothness: 24-30 looks like video; fewer makes a smaller, jerkier file.",
+    "seed": "Change it for a slightly different take of the same flight.",
+    "cutoff": "How much of the shape comes from the GAN's wing-beat poses; lower keeps more of your bird.",
+    "strength": "How far the wing-beat poses move your bird (0: not at all).",
+    "quality": "How hard the GAN tries to match your photo; 'best' is closer but takes about a minute.",
+}
+
+
+def status_bar(label: str, fraction: float | None = None) -> str:
+    """The Animate tab's progress bar (HTML): the stage's name and how far it is. None: no bar."""
+    import html
+
+    if fraction is None:
+        return f'<div class="stage-bar idle"><span>{html.escape(label)}</span></div>'
+    pct = round(100 * min(max(fraction, 0.0), 1.0))
+    return (f'<div class="stage-bar" role="progressbar" aria-valuenow="{pct}"><div class="fill" style="width:{pct}%">'
+            f'</div><span>{html.escape(label)}</span></div>')
+
+
+def _others(boxes: list, box) -> list:
+    """The detected birds other than the chosen `box` (kept out of its cut-out): those it barely overlaps."""
+    from birdanim.stages.detect import Box
+
+    def iou(a, b):
+        ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+        iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+        inter = ix * iy
+        union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+        return inter / union if union > 0 else 0.0
+
+    return [Box(*b) for b in boxes or [] if iou(Box(*b), box) < 0.5]
+
+
+def _rig_key(path, cx, cy, size) -> list:
+    """What a rig was made for: the photo and the crop sliders (a different crop means another cut-out)."""
+    return [str(path), round(float(cx), 2), round(float(cy), 2), round(float(size), 2)]
+
+
+def _box_view(photo, box):
+    """The photo at the rig step's size with the bird's box drawn (shown while the rig is computed)."""
+    from birdanim.ui.rigview import _dashed_rect, photo_scale
+
+    s = photo_scale(photo.size, RIG_SIZE)
+    img = np.array(photo.resize((round(photo.width * s), round(photo.height * s))).convert("RGB"))
+    _dashed_rect(img, (box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s), (255, 255, 255), 2)
+    return img
+
+
+def _draw(state: dict, joint: str | None):
+    from birdanim.engines.rig.rig import Rig
+    from birdanim.ui.rigview import draw_rig, to_bird_rig
+
+    rig = to_bird_rig(Rig.from_json(state["rig"]), state["s"])
+    return draw_rig(state["photo"], state["alpha"].astype(np.float32) / 255.0, rig, joint, state["box"])
+
+
+def _user_rig(state: dict | None, key: list):
+    """The rig from the rig step, if it was made for this photo and crop (else None: the engine estimates one)."""
+    if not state or state.get("key") != key:
+        return None
+    from birdanim.engines.rig.rig import Rig
+
+    return Rig.from_json(state["rig"])
 
 
 def animate_handlers(service, cancels: CancelBoard):
     """The Animate tab's handlers, as closures over the service (kept apart from the layout)."""
+    from birdanim.stages.detect import Box
 
     @friendly
     def on_photo(path):
+        """Detection: the boxes, the bird picker, the crop sliders and a first view (the box on the photo)."""
         if not path:
             return [], gr.update(choices=[], value=None, visible=False), 50.0, 50.0, 50.0, None
         photo = load_upload(service, path)
@@ -187,43 +270,92 @@ def animate_handlers(service, cancels: CancelBoard):
                 gr.Info(f"{len(boxes)} birds found: the largest is selected; pick another under 'Which bird'.")
         else:
             cx, cy, size = uh.whole_photo_sliders(*photo.size)
-            gr.Warning("No bird found in this photo: using a centred crop. Move the crop sliders onto the bird.")
+            gr.Warning("No bird found in this photo: using a centred crop. Move the crop sliders (Advanced) onto "
+                       "the bird.")
         labels = uh.bird_labels(boxes)
-        preview = _crop_preview(service, photo, cx, cy, size)
+        view = _box_view(photo, uh.sliders_to_box(cx, cy, size, *photo.size))
         state = [[b.x0, b.y0, b.x1, b.y1, b.conf] for b in boxes]
         dropdown = gr.update(choices=labels, value=labels[0] if labels else None, visible=len(boxes) > 1)
-        return state, dropdown, cx, cy, size, preview
+        return state, dropdown, cx, cy, size, view
 
     @friendly
     def on_pick(path, label, boxes):
         if not path or not label or not boxes:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        from birdanim.stages.detect import Box
-
+            return gr.skip(), gr.skip(), gr.skip()
         photo = load_upload(service, path)
         i = uh.bird_labels([Box(*b) for b in boxes]).index(label)
-        cx, cy, size = uh.box_to_sliders(Box(*boxes[i]), *photo.size)
-        return cx, cy, size, _crop_preview(service, photo, cx, cy, size)
+        return uh.box_to_sliders(Box(*boxes[i]), *photo.size)
 
     @friendly
-    def on_slide(path, cx, cy, size):
+    def make_rig(path, cx, cy, size, boxes, joint):
+        """The rig step: cut the bird out and rig it (the rig engine's first half, ~1 s), draw it."""
         if not path:
-            return None
-        return _crop_preview(service, load_upload(service, path), cx, cy, size)
+            return None, None, "", False
+        photo = load_upload(service, path)
+        box = uh.sliders_to_box(cx, cy, size, *photo.size)
+        from birdanim.ui.rigview import photo_scale, to_photo_rig
+
+        bird = service.prepare_bird(photo, box, _others(boxes, box), scene="photo", size=RIG_SIZE)
+        s = photo_scale(photo.size, RIG_SIZE)
+        rig_json = to_photo_rig(bird.rig, s).to_json()
+        state = {"key": _rig_key(path, cx, cy, size), "s": s, "rig": rig_json, "auto": rig_json, "photo": bird.photo,
+                 "alpha": np.round(np.clip(bird.alpha, 0, 1) * 255).astype(np.uint8),
+                 "box": (box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s)}
+        hint = "The joints were found from the bird's shape" + (
+            ": check them." if bird.rig.source == "mask" else " and its parts.")
+        return _draw(state, joint), state, hint, bool(bird.rig.in_flight)
+
+    @friendly
+    def on_click(state, joint, evt: gr.SelectData):
+        """Move the chosen joint to the clicked point (the view is drawn at the rig step's pixels)."""
+        if not state:
+            raise gr.Error("Upload a photo first: the rig appears here once the bird is found.")
+        if evt.index is None or not joint:
+            return gr.skip(), gr.skip()
+        from birdanim.engines.rig.rig import Rig
+
+        x, y = (float(v) for v in evt.index[:2])
+        rig = Rig.from_json(state["rig"]).moved(joint, (x / state["s"], y / state["s"]))
+        state = {**state, "rig": rig.to_json()}
+        return _draw(state, joint), state
+
+    def on_joint(state, joint):
+        return _draw(state, joint) if state else gr.skip()
+
+    def on_reset(state, joint):
+        if not state:
+            return gr.skip(), gr.skip(), gr.skip()
+        from birdanim.engines.rig.rig import Rig
+
+        state = {**state, "rig": state["auto"]}
+        return _draw(state, joint), state, bool(Rig.from_json(state["auto"]).in_flight)
+
+    def on_in_flight(state, spread):
+        if not state:
+            return gr.skip()
+        import dataclasses
+
+        from birdanim.engines.rig.rig import Rig
+
+        rig = dataclasses.replace(Rig.from_json(state["rig"]), in_flight=bool(spread))
+        return {**state, "rig": rig.to_json()}
 
     @friendly_gen
     def render(path, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,
-               request: gr.Request, progress=gr.Progress()):
+               rig_state, boxes, request: gr.Request, progress=gr.Progress()):
+        # The api ("/animate") takes the inputs up to `gif`, in this order (see ANIMATE_API); the rig
+        # step's state and the detected boxes are per-session state, not api inputs.
         if not path:
-            raise gr.Error("Upload a photo of a bird first (or pick an example below).")
+            raise gr.Error("Upload a photo of a bird first (or pick an example).")
         photo = load_upload(service, path)
         box = uh.sliders_to_box(cx, cy, size, *photo.size)
         options = AnimateOptions(mode=str(mode), scene=str(scene), path=str(fpath), beats_per_second=float(beats),
                                  cutoff=int(cutoff), frames=int(frames), fps=float(fps), quality=str(quality),
                                  seed=int(seed), strength=float(strength), gif=bool(gif))
+        rig = _user_rig(rig_state, _rig_key(path, cx, cy, size)) if options.mode == "rig" else None
         session = getattr(request, "session_hash", None) or "anonymous"
         work = new_work_dir()
-        job = RenderJob(service, photo, box, options, work, cancels.start(session))
+        job = RenderJob(service, photo, box, options, work, cancels.start(session), rig=rig, others=_others(boxes, box))
         try:
             progress(0.0, desc="Waiting for the renderer")
             job.start()
@@ -235,23 +367,57 @@ def animate_handlers(service, cancels: CancelBoard):
                 gr.Info(note)
             files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
             took = res.timings.get("total", 0.0) if isinstance(getattr(res, "timings", None), dict) else 0.0
-            yield job.last_frame, str(res.mp4_path), files, f"**Done**: {res.num_frames} frames in {took:.0f} s"
+            yield job.last_frame, str(res.mp4_path), files, status_bar(f"Done: {res.num_frames} frames in {took:.0f} s", 1.0)
         finally:  # reached after gradio copied the result into its cache (or on cancel / error)
             job.stop()
             cancels.finish(session, job.cancel)
             shutil.rmtree(work, ignore_errors=True)
 
+    @friendly_gen
+    def compare(path, cx, cy, size, scene, fpath, beats, seed, rig_state, boxes, request: gr.Request,
+                progress=gr.Progress()):
+        """Both engines on the same photo, short clips, one after the other."""
+        if not path:
+            raise gr.Error("Upload a photo of a bird first (or pick an example).")
+        photo = load_upload(service, path)
+        box = uh.sliders_to_box(cx, cy, size, *photo.size)
+        session = getattr(request, "session_hash", None) or "anonymous"
+        cancel_ev = cancels.start(session)
+        works, videos = [], {}
+        try:
+            for mode in ("rig", "gan"):
+                options = AnimateOptions(mode=mode, scene=str(scene), path=str(fpath), beats_per_second=float(beats),
+                                         frames=COMPARE_FRAMES, seed=int(seed),
+                                         cutoff=min(AnimateOptions.cutoff, num_ws_of(service) - 1))
+                rig = _user_rig(rig_state, _rig_key(path, cx, cy, size)) if mode == "rig" else None
+                works.append(new_work_dir())
+                job = RenderJob(service, photo, box, options, works[-1], cancel_ev, rig=rig,
+                                others=_others(boxes, box)).start()
+                name = "Your bird's own wings" if mode == "rig" else "GAN style mixing"
+                for _frame, _v, _f, status in _stream_progress(job, progress):
+                    yield videos.get("rig"), None, status.replace('<span>', f'<span>{name}: ', 1)
+                job.stop(timeout=0)
+                if job.error is not None:
+                    raise job.error
+                videos[mode] = str(job.result.mp4_path)
+            yield videos["rig"], videos["gan"], status_bar(f"Done: two clips of {COMPARE_FRAMES} frames", 1.0)
+        finally:
+            cancels.finish(session, cancel_ev)
+            for w in works:
+                shutil.rmtree(w, ignore_errors=True)
+
     def cancel(request: gr.Request):
         if cancels.cancel(getattr(request, "session_hash", None) or "anonymous"):
             gr.Info("Render cancelled.")
 
-    return on_photo, on_pick, on_slide, render, cancel
+    return dict(on_photo=on_photo, on_pick=on_pick, make_rig=make_rig, on_click=on_click, on_joint=on_joint,
+                on_reset=on_reset, on_in_flight=on_in_flight, render=render, compare=compare, cancel=cancel)
 
 
 def _stream_progress(job: RenderJob, progress):
-    """Until the job ends, yield (newest frame, None, None, status line) at most every PREVIEW_EVERY s,
-    and move the progress bar. The status line matters: once a generator has yielded, gradio shows
-    its bar on the outputs no more."""
+    """Until the job ends, yield (newest frame, None, None, progress bar) at most every PREVIEW_EVERY s,
+    and move gradio's own bar. The stage bar matters: once a generator has yielded, gradio shows its
+    bar on the outputs no more."""
     last_sent, frame = 0.0, None
     while job.running():
         snap = job.wait(PREVIEW_EVERY)
@@ -265,7 +431,7 @@ def _stream_progress(job: RenderJob, progress):
             last_sent = time.monotonic()
             # Values, never gr.skip(): an update dict makes gradio keep per-session copies of the
             # output components, whose cached files its delete_cache then never deletes.
-            yield frame, None, None, f"**{STAGES.get(stage, stage)}**: {100 * fraction:.0f}%"
+            yield frame, None, None, status_bar(f"{STAGES.get(stage, stage)}: {100 * fraction:.0f}%", fraction)
     if _is_cancelled(job.error):
         raise gr.Error("Render cancelled.", title="Cancelled")
 
@@ -279,7 +445,7 @@ def _is_cancelled(err: BaseException | None) -> bool:
 
 
 def example_render(service):
-    """The examples' function (cached lazily): detect, crop and render with the default settings.
+    """The examples' function (cached lazily): detect and render with the default settings.
 
     gradio copies the video into its example cache only after this returns, so the work folder is
     left for new_work_dir()'s sweep (these are the project's own photos, not uploads).
@@ -291,89 +457,149 @@ def example_render(service):
         boxes = service.detect(photo)
         box = boxes[0] if boxes else None
         options = AnimateOptions(cutoff=min(AnimateOptions.cutoff, num_ws_of(service) - 1))
-        job = RenderJob(service, photo, box, options, new_work_dir(), threading.Event()).start()
+        job = RenderJob(service, photo, box, options, new_work_dir(), threading.Event(), others=boxes[1:]).start()
         for _ in _stream_progress(job, progress):
             pass
         job.stop()
         if job.error is not None:
             raise job.error
-        return service.crop(photo, box), str(job.result.mp4_path)
+        return str(job.result.mp4_path)
 
     return run
 
 
 def example_photos() -> list[Path]:
-    """The shipped examples (train/tools/make_examples.py writes them)."""
+    """The shipped examples: real photos (Kaggle BIRDS-525, CC0; assets/examples/README.md names each)."""
     return sorted(EXAMPLES_DIR.glob("*.jpg")) + sorted(EXAMPLES_DIR.glob("*.png"))
 
 
+# The "/animate" api's inputs, in order (gradio_client.predict(*values, api_name="/animate")); tests,
+# benchmarks/load_test.py and the README call it by position.
+ANIMATE_API = ("photo", "cx", "cy", "size", "mode", "scene", "path", "beats_per_second", "cutoff", "frames", "fps",
+               "quality", "seed", "strength", "gif")
+# The output area is one place: the frames as they render, replaced by the video when it is done (a
+# page-side switch: visibility updates from the server would make gradio keep per-session copies).
+RENDERING_ON = "() => { document.body.dataset.rendering = '1'; }"
+RENDERING_OFF = "() => { delete document.body.dataset.rendering; }"
+
+
+def _slider(name: str, label: str, value, step, **kw) -> gr.Slider:
+    f = FIELDS[name]
+    return gr.Slider(f.lo, f.hi, value=value, step=step, label=label, info=PLAIN.get(name, f.help), **kw)
+
+
 def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> AnimateTab:
-    on_photo, on_pick, on_slide, render, cancel = animate_handlers(service, cancels)
+    from birdanim.engines.rig.rig import JOINTS
+    from birdanim.ui.rigview import JOINT_LABELS
+
+    h = animate_handlers(service, cancels)
     num_ws = num_ws_of(service)
-    boxes = gr.State([])
-    with gr.Row():
-        with gr.Column(scale=1):
-            photo = photo_input(label="Your bird photo", format="png",
-                               sources=["upload", "webcam", "clipboard"], height=320, elem_id="photo")
+    d = AnimateOptions()
+    boxes, rig_state = gr.State([]), gr.State(None)
+    # the output area is made first (the examples, left, write into it) and placed in the right column
+    live = gr.Image(label="Frames as they render", type="numpy", height=300, interactive=False, elem_id="live-frames",
+                    render=False)
+    video = gr.Video(label="Your bird, flying", buttons=["download"], autoplay=True, loop=True, height=300,
+                     interactive=False, elem_id="result-video", render=False)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=300):
+            photo = photo_input(label="1. Your bird photo", format="png", sources=["upload", "webcam", "clipboard"],
+                                height=250, elem_id="photo")
             which = gr.Dropdown(label="Which bird", choices=[], visible=False, interactive=True)
-            with gr.Accordion("Adjust the crop", open=False):
-                cx = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, x (% of width)")
-                cy = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, y (% of height)")
-                size = gr.Slider(1, 100, value=50, step=0.5, label="Bird size (% of the longer side)")
-            crop = gr.Image(label="Crop that will fly", type="pil", height=200, interactive=False, format="png",
-                            elem_id="crop-preview")
-        with gr.Column(scale=1):
-            d = AnimateOptions()
-            mode = gr.Radio([("Your bird's own wings (rig)", "rig"), ("GAN style-mixing (original method)", "gan")],
-                            value=d.mode, label="Engine", elem_id="mode", info=FIELDS["mode"].help)
+            if examples:
+                gr.Examples([[str(p)] for p in examples], inputs=[photo], outputs=[video], fn=example_render(service), cache_examples=True,
+                            cache_mode="lazy", label="Or try a photo (Kaggle BIRDS-525, CC0)", examples_per_page=8,
+                            elem_id="examples")
+        with gr.Column(scale=4, min_width=300):
+            view = gr.Image(label="2. Check the rig: pick a joint, click where it belongs", type="numpy", height=300,
+                            interactive=False, format="png", elem_id="rig-view", buttons=[])
+            with gr.Group(visible=d.mode == "rig") as rig_tools:
+                joint = gr.Radio([(JOINT_LABELS[j], j) for j in JOINTS], value="beak", show_label=False,
+                                 container=False, elem_id="joint")
+                with gr.Row():
+                    spread = gr.Checkbox(label="Wings already spread (photo taken in flight)", scale=3,
+                                         container=False)
+                    reset = gr.Button("Reset rig", size="sm", scale=1)
+            rig_hint = gr.Markdown("", elem_id="rig-hint")
+        with gr.Column(scale=4, min_width=300):
+            mode = gr.Radio([("Your bird's own wings", "rig"), ("GAN style mixing", "gan")], value=d.mode,
+                            label="3. Engine", elem_id="mode",
+                            info="Own wings: your photo's bird, cut out and flapped. GAN: the original method.")
             with gr.Row():
-                scene = gr.Radio(list(FIELDS["scene"].choices), value=d.scene, label="Scene", info=FIELDS["scene"].help)
-                fpath = gr.Radio(list(FIELDS["path"].choices), value=d.path, label="Flight path")
+                render_btn = gr.Button("Render", variant="primary", elem_id="render-btn", scale=3)
+                cancel_btn = gr.Button("Cancel", variant="stop", scale=1)
+            status = gr.HTML(status_bar("Upload a photo, then press Render."), elem_id="render-status")
+            live.render()
+            video.render()
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, height=80)
+    with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+        with gr.Row():
+            scene = gr.Radio(list(FIELDS["scene"].choices), value=d.scene, label="Scene", info=PLAIN["scene"])
+            fpath = gr.Radio(list(FIELDS["path"].choices), value=d.path, label="Flight path", info=PLAIN["path"])
+            frames = _slider("frames", "Frames", d.frames, 1, elem_id="frames")
+            fps = _slider("fps", "Frames per second", d.fps, 1)
+        with gr.Row():
             with gr.Group(visible=d.mode == "rig") as rig_opts:
-                beats = gr.Slider(FIELDS["beats_per_second"].lo, FIELDS["beats_per_second"].hi, value=d.beats_per_second,
-                                  step=0.5, label="Wing-beats per second")
+                beats = _slider("beats_per_second", "Wing-beats per second", d.beats_per_second, 0.5)
             with gr.Group(visible=d.mode == "gan") as gan_opts:
                 with gr.Row():
-                    cutoff = gr.Slider(1, num_ws - 1, value=min(d.cutoff, num_ws - 1), step=1,
-                                       label="Style-mix cutoff layer", info=FIELDS["cutoff"].help)
-                    strength = gr.Slider(0, 1, value=d.strength, step=0.05, label="Pose strength")
-                quality = gr.Radio(list(FIELDS["quality"].choices), value=d.quality, label="Projection quality",
-                                   info="better = closer to your bird, slower")
-            with gr.Row():
-                frames = gr.Slider(FIELDS["frames"].lo, FIELDS["frames"].hi, value=d.frames, step=1, label="Frames",
-                                   elem_id="frames")
-                fps = gr.Slider(5, 60, value=d.fps, step=1, label="Frames per second")
-            with gr.Row():
-                seed = gr.Number(value=d.seed, precision=0, minimum=0, label="Seed")
-                gif = gr.Checkbox(label="Also make a GIF")
-            with gr.Row():
-                render_btn = gr.Button("Render", variant="primary", elem_id="render-btn")
-                cancel_btn = gr.Button("Cancel", variant="stop")
-            status = gr.Markdown("", elem_id="render-status")
-            preview = gr.Image(label="Frames as they render", type="numpy", height=256, interactive=False)
-            video = gr.Video(label="Your bird, flying (H.264 MP4)", buttons=["download"], autoplay=True, loop=True,
-                             height=360, interactive=False, elem_id="result-video")
-            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                    cutoff = gr.Slider(FIELDS["cutoff"].lo, num_ws - 1, value=min(d.cutoff, num_ws - 1), step=1,
+                                       label="Style-mix cutoff layer", info=PLAIN["cutoff"])
+                    strength = _slider("strength", "Pose strength", d.strength, 0.05)
+                    quality = gr.Radio(list(FIELDS["quality"].choices), value=d.quality, label="Projection quality",
+                                       info=PLAIN["quality"])
+            seed = gr.Number(value=d.seed, precision=0, minimum=FIELDS["seed"].lo, maximum=FIELDS["seed"].hi,
+                             label="Seed", info=PLAIN["seed"])
+            gif = gr.Checkbox(label="Also make a GIF", info="A GIF plays everywhere but is larger and less sharp.")
+        gr.Markdown("**Crop**: where the bird is, when the detector missed it or chose another one. Changing "
+                    "it cuts the bird out again.")
+        with gr.Row():
+            cx = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, x (% of width)")
+            cy = gr.Slider(0, 100, value=50, step=0.5, label="Bird centre, y (% of height)")
+            size = gr.Slider(1, 100, value=50, step=0.5, label="Bird size (% of the longer side)")
+    with gr.Accordion("Compare the two engines", open=False, elem_id="compare"):
+        gr.Markdown(f"Renders this photo with both engines ({COMPARE_FRAMES}-frame clips, same scene, path and "
+                    "seed) and shows them side by side: the rig engine moves your bird's own pixels; the GAN draws "
+                    "a bird like yours.")
+        compare_btn = gr.Button("Compare both engines", elem_id="compare-btn")
+        compare_status = gr.HTML("", elem_id="compare-status")
+        with gr.Row():
+            rig_video = gr.Video(label="Your bird's own wings (rig)", autoplay=True, loop=True, height=280,
+                                 interactive=False, elem_id="compare-rig")
+            gan_video = gr.Video(label="GAN style mixing", autoplay=True, loop=True, height=280, interactive=False,
+                                 elem_id="compare-gan")
+
     light = dict(concurrency_limit=2, concurrency_id="light")
+    rig_in, rig_out = [photo, cx, cy, size, boxes, joint], [view, rig_state, rig_hint, spread]
     # A photo that cannot be used: the error toast says why, then the input is emptied (instead of a
-    # broken-image icon and a red "Error" badge on the crop) so the next upload starts clean.
-    photo.change(on_photo, [photo], [boxes, which, cx, cy, size, crop], api_name="detect", **light).failure(
-        lambda: (None, None), None, [photo, crop], api_visibility="private", **light)
-    which.input(on_pick, [photo, which, boxes], [cx, cy, size, crop], api_visibility="private", **light)
+    # broken-image icon and a red "Error" badge on the view) so the next upload starts clean.
+    detected = photo.change(h["on_photo"], [photo], [boxes, which, cx, cy, size, view], api_name="detect", **light)
+    detected.failure(lambda: (None, None, None), None, [photo, view, rig_state], api_visibility="private", **light)
+    detected.success(h["make_rig"], rig_in, rig_out, api_name="rig", show_progress="minimal", **light)
+    which.input(h["on_pick"], [photo, which, boxes], [cx, cy, size], api_visibility="private", **light).success(
+        h["make_rig"], rig_in, rig_out, api_visibility="private", show_progress="minimal", **light)
     for s in (cx, cy, size):
-        s.release(on_slide, [photo, cx, cy, size], [crop], api_visibility="private", trigger_mode="always_last",
-                  **light)
-    mode.change(lambda m: (gr.update(visible=m == "rig"), gr.update(visible=m == "gan")), [mode], [rig_opts, gan_opts],
-                queue=False, api_visibility="private")
+        s.release(h["make_rig"], rig_in, rig_out, api_visibility="private", trigger_mode="always_last",
+                  show_progress="minimal", **light)
+    view.select(h["on_click"], [rig_state, joint], [view, rig_state], api_visibility="private", queue=False)
+    joint.change(h["on_joint"], [rig_state, joint], [view], api_visibility="private", queue=False)
+    reset.click(h["on_reset"], [rig_state, joint], [view, rig_state, spread], api_visibility="private", queue=False)
+    spread.input(h["on_in_flight"], [rig_state, spread], [rig_state], api_visibility="private", queue=False)
+    mode.change(lambda m: (gr.update(visible=m == "rig"),) * 2 + (gr.update(visible=m == "gan"),), [mode],
+                [rig_opts, rig_tools, gan_opts], queue=False, api_visibility="private")
+    render_btn.click(None, None, None, js=RENDERING_ON, queue=False)
     render_event = render_btn.click(
-        render, [photo, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif],
-        [preview, video, downloads, status], api_name="animate", concurrency_limit=1, concurrency_id="render",
-        show_progress_on=[video],  # the bar covers the video only: the preview frames stay visible
+        h["render"], [photo, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,
+                      rig_state, boxes],
+        [live, video, downloads, status], api_name="animate", concurrency_limit=1, concurrency_id="render",
+        show_progress_on=[live],  # gradio's bar until the first frame; then the stage bar above says where it is
     )
-    cancel_btn.click(cancel, None, None, cancels=[render_event], queue=False, api_name="cancel")
-    if examples:
-        gr.Examples([[str(p)] for p in examples], inputs=[photo], outputs=[crop, video], fn=example_render(service),
-                    cache_examples=True, cache_mode="lazy", label="Try an example (made by the project's generator)")
+    render_event.then(None, None, None, js=RENDERING_OFF, queue=False)
+    compare_event = compare_btn.click(h["compare"], [photo, cx, cy, size, scene, fpath, beats, seed, rig_state, boxes],
+                                      [rig_video, gan_video, compare_status], api_name="compare", concurrency_limit=1,
+                                      concurrency_id="render")
+    cancel_btn.click(h["cancel"], None, None, cancels=[render_event, compare_event], queue=False, api_name="cancel")
+    cancel_btn.click(None, None, None, js=RENDERING_OFF, queue=False)
     return AnimateTab(photo, render_btn, video)
 
 
@@ -572,6 +798,12 @@ def configure_queue(demo: gr.Blocks) -> gr.Blocks:
     return demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
 
 
+def look() -> dict:
+    """launch()'s theme and css (gradio 6 takes them there, not in Blocks): the Animate tab's output
+    area and stage bar depend on the css, so tests that look at the page launch with these too."""
+    return dict(theme=gr.themes.Soft(), css=CSS)
+
+
 def server_address() -> tuple[str, int]:
     """127.0.0.1:7860 locally; all interfaces on a Hugging Face Space (SPACE_ID is set there)."""
     host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
@@ -605,8 +837,7 @@ def main() -> None:
     use_examples_cache_for(service)
     demo = configure_queue(build_demo(service, weights))
     host, port = server_address()
-    demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS, show_error=False,
-                max_file_size=MAX_UPLOAD)
+    demo.launch(server_name=host, server_port=port, **look(), show_error=False, max_file_size=MAX_UPLOAD)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,11 @@ class CancelBoard:
 class RenderJob:
     """Runs `service.animate` in a thread; keeps only the latest progress (memory stays bounded)."""
 
-    def __init__(self, service, photo, box, options, out_dir: Path, cancel: threading.Event, rig=None):
-        # options: the birdanim.options.AnimateOptions of the video; rig: a rig the user edited (or None)
+    def __init__(self, service, photo, box, options, out_dir: Path, cancel: threading.Event, rig=None, others=None):
+        # options: the birdanim.options.AnimateOptions of the video; rig: a rig the user edited (or None);
+        # others: the other birds' boxes, kept out of the rig mode's cut-out (None: the service decides)
         self.service, self.photo, self.box, self.options, self.out_dir = service, photo, box, options, out_dir
-        self.rig = rig
+        self.rig, self.others = rig, others
         self.cancel = cancel
         self.result = None
         self.error: BaseException | None = None
@@ -56,7 +57,8 @@ class RenderJob:
 
     def _run(self) -> None:
         try:  # the service itself runs one animate at a time (its lock), renders and example caching alike
-            self.result = self.service.animate(self.photo, self.options, box=self.box, rig=self.rig, out_dir=self.out_dir,
+            self.result = self.service.animate(self.photo, self.options, box=self.box, others=self.others, rig=self.rig,
+                                               out_dir=self.out_dir,
                                                progress=self._progress, cancel=self.cancel)
         except BaseException as e:  # handed to the request thread, which reports it
             self.error = e
