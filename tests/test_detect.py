@@ -91,6 +91,49 @@ def test_real_detector_finds_the_bird():
     assert BirdDetector(shared_detector())(blank) == []
 
 
+@pytest.mark.slow
+def test_openvino_path_matches_ultralytics_and_leaves_threads_alone(tmp_path, monkeypatch):
+    """The shared export run by OpenVINO directly gives ultralytics' boxes (same letterbox, class choice and
+    NMS), caches its compiled model, and leaves torch's and OpenCV's thread counts as they were (issue 27:
+    ultralytics' predict set torch to 1 thread on 2 cores and halved the generator's speed)."""
+    import io
+    import zipfile
+
+    import cv2
+    import torch
+
+    from birdanim.stages.detect import BIRD_CLASS, BirdDetector, OpenVINOYolo, _keep_thread_settings, _prepare_ultralytics_env
+
+    needs_detector()
+    test_zip = needs_shared("data", "birds256", "test.zip")
+    monkeypatch.setenv("BIRDANIM_CACHE", str(tmp_path / "cache"))
+    with zipfile.ZipFile(test_zip) as z:
+        crops = [Image.open(io.BytesIO(z.read(n))).convert("RGB") for n in sorted(z.namelist())[:3]]
+    canvas = Image.new("RGB", (937, 553), (110, 140, 170))  # several birds in an odd-sized "photo"
+    for j, c in enumerate(crops):
+        canvas.paste(c.resize((200, 200)), (30 + 290 * j, 40 + 120 * (j % 2)))
+
+    torch.set_num_threads(2)
+    cv2.setNumThreads(2)
+    det = BirdDetector(shared_detector())
+    assert isinstance(det.model, OpenVINOYolo)
+    assert list((tmp_path / "cache" / "openvino").iterdir()), "no compiled-model cache written"
+    ours = det.model.boxes(np.asarray(canvas), 0.05, classes=[BIRD_CLASS])
+    assert len(det(canvas)) >= 2
+    assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
+
+    _prepare_ultralytics_env()
+    with _keep_thread_settings():
+        from ultralytics import YOLO
+
+        r = YOLO(str(shared_detector()), task="detect").predict(np.asarray(canvas)[..., ::-1], imgsz=640, conf=0.05,
+                                                               classes=[BIRD_CLASS], iou=0.7, verbose=False)[0].boxes
+    assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2  # put back after ultralytics too
+    theirs = np.concatenate([r.xyxy.numpy(), r.conf.numpy()[:, None], r.cls.numpy()[:, None]], 1)
+    assert ours.shape == theirs.shape and len(ours) >= 2
+    np.testing.assert_allclose(ours, theirs, atol=0.01)  # measured: <= 1e-4 px, confidences identical
+
+
 def test_detector_candidates(monkeypatch, tmp_path):
     from birdanim.stages.detect import detector_candidates
 
