@@ -4,7 +4,8 @@
     python -m benchmarks.bench_detect --frames 32 --repeats 3 --detects 5
     python -m benchmarks.bench_detect --via-ultralytics   # the path before issue 27: ultralytics' predict
 
-Prints, in one process (the way the app and `birdanim animate` use them):
+Prints the cold `birdanim --help` time (a fresh interpreter; target <= 0.5 s, no torch import), then, in
+one process (the way the app and `birdanim animate` use them):
 1. generator render speed (frames/s, batch --batch) before the detector exists;
 2. detector load, first detection (OpenVINO compiles the model then) and later detections (s/photo);
 3. render speed again after the detector has run, and its ratio to (1).
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import torch
@@ -71,6 +74,12 @@ def main(argv=None) -> None:
                     help="ultralytics' YOLO.predict as birdanim called it before issue 27 (for comparison)")
     args = ap.parse_args(argv)
 
+    cold = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "birdanim.cli", "--help"], check=True, stdout=subprocess.DEVNULL)
+        cold.append(time.perf_counter() - t)
+    print(f"cold `birdanim --help`: best {min(cold):.2f} s of 3 (target <= 0.5 s)")
     threads = set_cpu_threads(args.threads)
     G = load_generator(args.weights)
     print(f"torch threads {threads}, {G.img_resolution} px generator, load average {os.getloadavg()[0]:.1f} "
