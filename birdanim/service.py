@@ -385,10 +385,13 @@ class Animator:
     def random_birds(self, seeds: list[int], psi: float = 1.0) -> list[np.ndarray]:
         return list(self._render(self._ws_of_seeds(seeds, psi)))
 
-    def similarity(self, seeds: list[int], psi: float = 1.0) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Cosine similarity [N, N] of the seeds' w vectors, and their thumbnails."""
+    def similarity(self, seeds: list[int], psi: float = 1.0, centred: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Cosine similarity [N, N] of the seeds' w vectors, and their thumbnails. centred: of w minus the
+        average w (every w shares that offset, so plain cosines sit near 0.5; centred ones spread over
+        -1..1 and do not depend on psi)."""
         ws = self._ws_of_seeds(seeds, psi)
-        w = F.normalize(ws[:, 0], dim=1)
+        w = ws[:, 0] - self.G.mapping.w_avg.to(ws) if centred else ws[:, 0]
+        w = F.normalize(w, dim=1)
         return (w @ w.T).cpu().numpy(), list(self._render(ws))
 
     def mixing_grid(self, row_seeds: list[int], col_seeds: list[int], cutoff: int = 7, psi: float = 1.0,
