@@ -316,6 +316,24 @@ class Animator:
             notes.append(f"{len(boxes)} birds found: animating the largest")
         return boxes[0], boxes
 
+    def project(self, photo, box: Box | None = None, quality: str = "fast", seed: int = 0, steps: int | None = None,
+                progress=None):
+        """The bird's W+ latents: (ProjectionResult, the square crop that was projected). box None: the
+        detector's largest bird, or a centred crop. progress(fraction, loss) per optimisation step."""
+        from birdanim.engines.gan.projector import projection
+
+        photo = self.load_photo(photo)
+        if box is None:
+            box, _ = self._pick_box(photo, [], lambda *a: None)
+        crop = self.crop(photo, box)
+        with self._lock:
+            try:
+                res = projection(self.G, pil_to_tensor(crop, self.device), quality=quality, encoder=self.encoder,
+                                 steps=steps, seed=seed, progress=progress, features=self.features)
+            except ValueError as e:  # a bad quality / steps: a sentence for the user
+                raise BadArgument(str(e)) from e
+        return res, crop
+
     def _project(self, crop, quality, seed, report, cancel):
         from birdanim.engines.gan.projector import projection
 
@@ -331,11 +349,12 @@ class Animator:
         return projection(self.G, target, quality=quality, encoder=self.encoder, seed=seed, progress=on_step,
                           features=self.features)
 
-    def _encode(self, batches, size, opts, out, report, chunk_bytes: int = ENCODE_CHUNK_BYTES):
+    def _encode(self, batches, size, opts, out, report, chunk_bytes: int | None = None):
         """Frame batches -> MP4 (and GIF): (mp4, gif or None, render seconds, encode seconds). Frames
-        reach ffmpeg in chunks of chunk_bytes (0: each batch as it comes)."""
+        reach ffmpeg in chunks of chunk_bytes (None: ENCODE_CHUNK_BYTES; 0: each batch as it comes)."""
         from birdanim.stages.video import Mp4Writer, write_gif
 
+        chunk_bytes = ENCODE_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
         fps = opts.fps
         mp4 = out / "bird.mp4"
         kept, render_s, encode_s, done = [], 0.0, 0.0, 0
@@ -402,8 +421,8 @@ class Animator:
         if not 1 <= cutoff <= self.num_ws - 1:
             raise BadArgument(f"cutoff must be in 1..{self.num_ws - 1}, got {cutoff}")
         rw, cw = self._ws_of_seeds(row_seeds, psi), self._ws_of_seeds(col_seeds, psi)
-        mixed = cw.unsqueeze(0).repeat(len(row_seeds), 1, 1, 1)
-        mixed[:, :, :cutoff] = rw[:, None, :cutoff]
+        # cell (r, c): column c's bird given row r's coarse rows, the same swap the animations use
+        mixed = torch.stack([mix_with_poses(cw[c], rw, cutoff=cutoff) for c in range(len(col_seeds))], dim=1)
         imgs = self._render(torch.cat([cw, rw, mixed.flatten(0, 1)]), progress)
         cols, rows = len(col_seeds), len(row_seeds)
         blank = np.full_like(imgs[:1], 255)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from birdanim.cli._common import add_model_arguments, add_perceptual_argument, fail
-from birdanim.errors import BadArgument, BirdanimError
+from birdanim.errors import BirdanimError
 
 HELP = "project the bird in a photo into the generator's W+ space (saves ws as .npy)"
 EXAMPLES = """\
@@ -34,34 +34,27 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from birdanim.device import set_cpu_threads
-    from birdanim.imageops import make_grid, pil_to_tensor, tensor_to_uint8
-    from birdanim.engines.gan.projector import projection
+    from birdanim.imageops import make_grid, tensor_to_uint8
     from birdanim.service import Animator
 
     set_cpu_threads()
     try:
         a = Animator(weights=args.weights, device=args.device, detector=None if args.detector == "none" else args.detector,
                      perceptual=args.perceptual)
-        photo = a.load_photo(args.photo)
-        boxes = a.detect(photo)
-        crop = a.crop(photo, boxes[0] if boxes else None)
-        if not boxes:
-            print("note: no bird box (no detector or none found): using a centred square crop")
+        if a.detector is None:
+            print("note: no bird detector: using a centred square crop")
+        bar = tqdm(total=100, desc="project", unit="%")
+
+        def step(fraction, loss):
+            bar.n = round(100 * fraction)
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=True)
+
+        try:
+            res, crop = a.project(args.photo, quality=args.quality, seed=args.seed, steps=args.steps, progress=step)
+        finally:
+            bar.close()
     except BirdanimError as e:
         return fail(e)
-    bar = tqdm(total=100, desc="project", unit="%")
-
-    def step(fraction, loss):
-        bar.n = round(100 * fraction)
-        bar.set_postfix(loss=f"{loss:.3f}", refresh=True)
-
-    try:
-        res = projection(a.G, pil_to_tensor(crop, a.device), quality=args.quality, encoder=a.encoder, steps=args.steps,
-                         seed=args.seed, progress=step, features=a.features)
-    except ValueError as e:  # a bad --quality / --steps: one line for the user, not a traceback
-        bar.close()
-        return fail(BadArgument(str(e)))
-    bar.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, res.ws[0].cpu().numpy().astype(np.float32))
