@@ -62,10 +62,12 @@ body[data-rendering="1"] #result-video {display: none !important}
 body:not([data-rendering="1"]) #live-frames {display: none !important}
 .stage-bar {position: relative; height: 1.9em; border-radius: 6px; overflow: hidden;
             background: var(--block-background-fill); border: 1px solid var(--border-color-primary)}
-.stage-bar .fill {position: absolute; inset: 0 auto 0 0; background: var(--color-accent-soft, #c7d2fe);
+.stage-bar .fill {position: absolute; inset: 0 auto 0 0; background: rgba(99, 102, 241, 0.28);
                   transition: width 0.4s}
 .stage-bar span {position: relative; padding: 0 0.6em; line-height: 1.9em; font-size: 0.9em}
 #rig-hint p {margin: 0; font-size: 0.85em}
+.step-title p {margin: 0}
+#title h2 {margin: 0}
 """
 
 
@@ -73,11 +75,20 @@ body:not([data-rendering="1"]) #live-frames {display: none !important}
 
 
 def to_user_error(e: BaseException) -> gr.Error:
-    """Our own errors carry a message meant for users; anything else is logged and reported briefly."""
+    """Our own errors carry a message meant for users; anything else is logged and reported briefly.
+
+    An expected error (a gr.Error we raise, a BirdanimError) is logged as one line, without gradio's
+    traceback (print_exception=False). The title goes into the message too: gradio 6.31's page reads
+    `_title` from the server's message while the client sets `title`, so every toast says "Error"."""
     if isinstance(e, gr.Error):
+        if e.print_exception:
+            log.info("user error: %s", e.message)
+            e.print_exception = False
         return e
     if isinstance(e, BirdanimError):
-        return gr.Error(str(e), title=_error_title(e))
+        title = _error_title(e)
+        log.info("user error (%s): %s", type(e).__name__, e)
+        return gr.Error(f"<strong>{title}.</strong> {e}", title=title, print_exception=False)
     log.exception("unexpected error in a handler")
     return gr.Error(
         f"Something went wrong on our side ({type(e).__name__}). The app is still running: try again, "
@@ -293,11 +304,14 @@ def animate_handlers(service, cancels: CancelBoard):
             return None, None, "", False
         photo = load_upload(service, path)
         box = uh.sliders_to_box(cx, cy, size, *photo.size)
+        import dataclasses
+
         from birdanim.ui.rigview import photo_scale, to_photo_rig
 
         bird = service.prepare_bird(photo, box, _others(boxes, box), scene="photo", size=RIG_SIZE)
         s = photo_scale(photo.size, RIG_SIZE)
-        rig_json = to_photo_rig(bird.rig, s).to_json()
+        # the hint below the view says how the joints were found; the notes need not come back as toasts
+        rig_json = dataclasses.replace(to_photo_rig(bird.rig, s), notes=[]).to_json()
         state = {"key": _rig_key(path, cx, cy, size), "s": s, "rig": rig_json, "auto": rig_json, "photo": bird.photo,
                  "alpha": np.round(np.clip(bird.alpha, 0, 1) * 255).astype(np.uint8),
                  "box": (box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s)}
@@ -367,7 +381,7 @@ def animate_handlers(service, cancels: CancelBoard):
                 gr.Info(note)
             files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
             took = res.timings.get("total", 0.0) if isinstance(getattr(res, "timings", None), dict) else 0.0
-            yield job.last_frame, str(res.mp4_path), files, status_bar(f"Done: {res.num_frames} frames in {took:.0f} s", 1.0)
+            yield job.preview(job.last_frame), str(res.mp4_path), files, status_bar(f"Done: {res.num_frames} frames in {took:.0f} s", 1.0)
         finally:  # reached after gradio copied the result into its cache (or on cancel / error)
             job.stop()
             cancels.finish(session, job.cancel)
@@ -414,11 +428,35 @@ def animate_handlers(service, cancels: CancelBoard):
                 on_reset=on_reset, on_in_flight=on_in_flight, render=render, compare=compare, cancel=cancel)
 
 
+class PreviewFiles:
+    """Preview frames as files, each new frame under a new name in the render's folder.
+
+    Handing gradio the numpy frame made it write <cache>/<hash of the image>/image.webp anew every time
+    the same frame was sent again (each 0.5 s while no new frame came, and with the final video), in
+    place, while the browser could be fetching that very file: "Too much data for declared
+    Content-Length" and a broken preview (issue 27). A path is copied into gradio's cache once
+    (atomically, under its content hash), and our files are never rewritten."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.count, self.path, self._frame = Path(folder), 0, None, None
+
+    def __call__(self, frame: np.ndarray | None) -> str | None:
+        if frame is not None and frame is not self._frame:
+            from PIL import Image
+
+            self.count += 1
+            path = self.folder / f"preview_{self.count:05d}.png"
+            Image.fromarray(np.ascontiguousarray(frame)).save(path, compress_level=1)
+            self.path, self._frame = str(path), frame
+        return self.path
+
+
 def _stream_progress(job: RenderJob, progress):
     """Until the job ends, yield (newest frame, None, None, progress bar) at most every PREVIEW_EVERY s,
     and move gradio's own bar. The stage bar matters: once a generator has yielded, gradio shows its
     bar on the outputs no more."""
     last_sent, frame = 0.0, None
+    job.preview = getattr(job, "preview", None) or PreviewFiles(job.out_dir)
     while job.running():
         snap = job.wait(PREVIEW_EVERY)
         if snap is None:
@@ -431,7 +469,8 @@ def _stream_progress(job: RenderJob, progress):
             last_sent = time.monotonic()
             # Values, never gr.skip(): an update dict makes gradio keep per-session copies of the
             # output components, whose cached files its delete_cache then never deletes.
-            yield frame, None, None, status_bar(f"{STAGES.get(stage, stage)}: {100 * fraction:.0f}%", fraction)
+            yield job.preview(frame), None, None, status_bar(f"{STAGES.get(stage, stage)}: {100 * fraction:.0f}%",
+                                                              fraction)
     if _is_cancelled(job.error):
         raise gr.Error("Render cancelled.", title="Cancelled")
 
@@ -511,15 +550,17 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                             cache_mode="lazy", label="Or try a photo (Kaggle BIRDS-525, CC0)", examples_per_page=8,
                             elem_id="examples")
         with gr.Column(scale=4, min_width=300):
-            view = gr.Image(label="2. Check the rig: pick a joint, click where it belongs", type="numpy", height=300,
-                            interactive=False, format="png", elem_id="rig-view", buttons=[])
+            gr.Markdown("**2. Check the rig**: pick a joint below, then click where it belongs on the photo.",
+                        elem_classes=["step-title"])
+            view = gr.Image(label="The rig", show_label=False, type="numpy", height=300, interactive=False,
+                            format="png", elem_id="rig-view", buttons=[])
             with gr.Group(visible=d.mode == "rig") as rig_tools:
                 joint = gr.Radio([(JOINT_LABELS[j], j) for j in JOINTS], value="beak", show_label=False,
                                  container=False, elem_id="joint")
-                with gr.Row():
-                    spread = gr.Checkbox(label="Wings already spread (photo taken in flight)", scale=3,
-                                         container=False)
-                    reset = gr.Button("Reset rig", size="sm", scale=1)
+                with gr.Row(equal_height=True):
+                    spread = gr.Checkbox(label="Wings already spread (taken in flight)", scale=3, container=False,
+                                         elem_id="spread")
+                    reset = gr.Button("Reset rig", size="sm", scale=1, min_width=90)
             rig_hint = gr.Markdown("", elem_id="rig-hint")
         with gr.Column(scale=4, min_width=300):
             mode = gr.Radio([("Your bird's own wings", "rig"), ("GAN style mixing", "gan")], value=d.mode,
@@ -625,7 +666,9 @@ def build_random_tab(service, animate: AnimateTab, tabs: gr.Tabs) -> tuple[gr.St
         count = gr.Slider(1, MAX_GALLERY, value=8, step=1, label="How many birds")
         psi = gr.Slider(0.0, 1.5, value=DEFAULT_PSI, step=0.05, label="Truncation psi", info="lower = more typical birds")
         go = gr.Button("Generate", variant="primary")
-    gallery = gr.Gallery(label="Click a bird to animate it", columns=8, height="auto", format="png",
+    gr.Markdown("Birds the generator draws from random seeds (no photo involved). **Click one to animate it** "
+                "on the Animate tab.")
+    gallery = gr.Gallery(label="Random birds", show_label=False, columns=8, height="auto", format="png",
                          object_fit="contain", interactive=False, elem_id="random-gallery")
     seeds_state, psi_state = gr.State([]), gr.State(DEFAULT_PSI)
 
@@ -658,7 +701,14 @@ def build_similarity_tab(service, gallery_seeds: gr.State, gallery_psi: gr.State
         psi = gr.Slider(0.0, 1.5, value=DEFAULT_PSI, step=0.05, label="Truncation psi")
         use_gallery = gr.Checkbox(label="Use the birds of the Random-birds gallery instead")
         go = gr.Button("Compare", variant="primary")
-    heatmap = gr.Image(label="Cosine similarity of the birds' w vectors", type="numpy", interactive=False,
+    gr.Markdown(
+        "How alike the generator's latent codes *w* are for these birds. Every *w* shares a large common part "
+        "(the average bird), so the plain cosine is about 0.5 for any pair; the map shows the cosine **after "
+        "subtracting the average w**: 0 (white) is unrelated, red pairs the generator places closer together "
+        "(they tend to share looks), blue pairs further apart. Random seeds are nearly unrelated, so the colour "
+        "scale stretches to the largest value off the diagonal (each bird with itself, 1).")
+    heatmap = gr.Image(label="Similarity of the birds' w (average w subtracted)", show_label=False, type="numpy",
+                       interactive=False,
                        format="png")
     table = gr.Dataframe(label="Similarity matrix", interactive=False)
 
@@ -672,9 +722,11 @@ def build_similarity_tab(service, gallery_seeds: gr.State, gallery_psi: gr.State
             seeds = uh.parse_seeds(text, MAX_SIM_SEEDS)
         if len(seeds) < 2:
             raise gr.Error("Give at least two seeds to compare.")
-        sim, thumbs = service.similarity(seeds, psi=float(psi_))
+        centred = float(psi_) > 0  # at psi 0 every w is the average w: nothing is left to compare
+        sim, thumbs = service.similarity(seeds, psi=float(psi_), centred=centred)
         labels = [f"seed {s}" for s in seeds]
-        fig = similarity_figure(np.asarray(sim), list(thumbs), labels, title=f"psi = {float(psi_):.2f}")
+        fig = similarity_figure(np.asarray(sim), list(thumbs), labels, title=f"psi = {float(psi_):.2f}",
+                                centred=centred)
         import pandas as pd
 
         table = pd.DataFrame(np.round(np.asarray(sim, dtype=float), 3), columns=labels)
@@ -697,12 +749,19 @@ def build_mixing_tab(service) -> None:
         cutoff = gr.Slider(1, num_ws - 1, value=min(7, num_ws - 1), step=1, label="Cutoff layer")
         psi = gr.Slider(0.0, 1.5, value=DEFAULT_PSI, step=0.05, label="Truncation psi")
         go = gr.Button("Mix", variant="primary")
-    grid = gr.Image(label="Style-mixing grid", type="numpy", interactive=False, format="png")
+    gr.Markdown("Each cell mixes two generated birds: the **row's** seed gives the coarse layers (below the "
+                "cutoff: pose and shape), the **column's** seed the fine layers (colour and texture). The source "
+                "birds are on the top row and the left column. A lower cutoff hands more to the columns.")
+    grid = gr.Image(label="Style-mixing grid", show_label=False, type="numpy", interactive=False, format="png",
+                    elem_id="mixing-grid")
 
     @friendly
     def mix(r, c, k, psi_):
-        return service.mixing_grid(uh.parse_seeds(r, MAX_MIX_SEEDS), uh.parse_seeds(c, MAX_MIX_SEEDS),
-                                   cutoff=int(k), psi=float(psi_))
+        from birdanim.ui.plots import mixing_figure
+
+        rs, cs = uh.parse_seeds(r, MAX_MIX_SEEDS), uh.parse_seeds(c, MAX_MIX_SEEDS)
+        grid_img = service.mixing_grid(rs, cs, cutoff=int(k), psi=float(psi_))
+        return mixing_figure(grid_img, rs, cs, int(k), num_ws)
 
     go.click(mix, [rows, cols, cutoff, psi], [grid], api_name="mixing", concurrency_limit=2, concurrency_id="light")
 
@@ -778,7 +837,7 @@ def build_demo(service, weights: str | None = None, examples: list[Path] | None 
     """
     cancels = CancelBoard()
     with gr.Blocks(title="birdanim: make a bird photo fly", delete_cache=DELETE_CACHE) as demo:
-        gr.Markdown("# birdanim\nUpload a still photo of a bird and get back a video of it flying.")
+        gr.Markdown("## birdanim: upload a still photo of a bird, get back a video of it flying", elem_id="title")
         with gr.Tabs(selected="animate") as tabs:
             with gr.Tab("Animate", id="animate"):
                 animate = build_animate_tab(service, cancels, example_photos() if examples is None else examples)

@@ -19,11 +19,11 @@ from birdanim.engines.rig.rig import JOINTS, Rig
 # What each joint is, in a photographer's words (the app's joint picker shows these).
 JOINT_LABELS = {
     "beak": "Beak tip",
-    "head": "Head (centre)",
+    "head": "Head",
     "tail": "Tail tip",
-    "shoulder": "Near shoulder (front wing's root)",
-    "far_shoulder": "Far shoulder (hidden wing's root)",
-    "belly": "Belly (lowest point of the body)",
+    "shoulder": "Near wing root",
+    "far_shoulder": "Far wing root",
+    "belly": "Belly",
 }
 SHORT = {"beak": "beak", "head": "head", "tail": "tail", "shoulder": "wing", "far_shoulder": "far wing",
          "belly": "belly"}
@@ -84,7 +84,8 @@ def draw_rig(photo: np.ndarray, alpha: np.ndarray, rig: Rig, selected: str | Non
         cv2.line(img, pt(a_), pt(b_), (0, 0, 0), lw + 2, cv2.LINE_AA)
         cv2.line(img, pt(a_), pt(b_), (255, 255, 255), lw, cv2.LINE_AA)
     r = max(4, round(max(h, w) / 90))
-    font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, max(h, w) / 1100)
+    font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, max(h, w) / 700)
+    thick = max(1, round(max(h, w) / 400))
     for j in JOINTS:
         c = COLOURS[j]
         if j == selected:
@@ -92,12 +93,12 @@ def draw_rig(photo: np.ndarray, alpha: np.ndarray, rig: Rig, selected: str | Non
         cv2.circle(img, pt(j), r, (0, 0, 0), -1, cv2.LINE_AA)
         cv2.circle(img, pt(j), r - lw, c, -1, cv2.LINE_AA)
         label = SHORT[j]
-        (tw, th), _ = cv2.getTextSize(label, font, fs, 1)
+        (tw, th), _ = cv2.getTextSize(label, font, fs, thick)
         x, y = pt(j)
         tx = min(max(2, x + r + 3), w - tw - 2)
         ty = min(max(th + 2, y - r), h - 3)
-        cv2.putText(img, label, (tx, ty), font, fs, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, label, (tx, ty), font, fs, c, 1, cv2.LINE_AA)
+        cv2.putText(img, label, (tx, ty), font, fs, (0, 0, 0), thick + 3, cv2.LINE_AA)
+        cv2.putText(img, label, (tx, ty), font, fs, c, thick, cv2.LINE_AA)
     return img
 
 
