@@ -66,6 +66,24 @@ def test_decompression_bomb_header():
         load_photo(_bomb_png_header(20000, 20000))
 
 
+LIBRARY_WORDS = ("Pillow", "PIL", "DecompressionBomb", "decompression bomb", "cv2", "OpenCV", "DOS attack",
+                 "UnidentifiedImageError", "cannot identify")
+
+
+@pytest.mark.parametrize("src, expected", [
+    (_bomb_png_header(12000, 12000), "12000x12000 pixels (144 megapixels), is larger than the 50-megapixel limit"),
+    (_bomb_png_header(8000, 8000), "8000x8000 pixels (64 megapixels), is larger than the 50-megapixel limit"),
+    (_bomb_png_header(20000, 20000), "(400 megapixels) is larger than the 50-megapixel limit"),  # refused unopened
+    (b"plain text renamed to .jpg" * 4, "not an image file that can be read: upload a photo (JPEG, PNG"),
+    (_bomb_png_header(1, 1), "only 1x1 pixels: a bird photo needs at least 64 pixels on each side"),
+], ids=["12000x12000", "8000x8000", "20000x20000", "text", "1x1"])
+def test_messages_speak_of_photos_not_libraries(src, expected):
+    with pytest.raises(BadImageError) as e:
+        load_photo(src)
+    assert expected in str(e.value)
+    assert not [w for w in LIBRARY_WORDS if w.lower() in str(e.value).lower()], str(e.value)
+
+
 def test_too_small():
     with pytest.raises(BadImageError, match="64"):
         load_photo(_png_bytes(Image.new("RGB", (10, 10))))

@@ -1,8 +1,9 @@
 """Load any upload into a plain RGB PIL image, or raise BadImageError with a message for the user.
 
 Handles EXIF orientation, transparency (composited on white), greyscale / palette / CMYK, 16-bit and
-float images, decompression bombs (Pillow's pixel limit) and images too small to hold a bird.
-Huge but legal images are downscaled so the long side is at most `max_side`.
+float images, decompression bombs and images too small to hold a bird. Huge but legal images are
+downscaled so the long side is at most `max_side`. Messages speak of photos, pixels and megapixels, never
+of the libraries underneath (the library's own text stays in the exception's cause, for the log).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from birdanim.errors import BadImageError
 
 MIN_SIDE = 64  # pixels: smaller images cannot give a useful crop
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (decompression-bomb guard)
+FORMATS = "JPEG, PNG, WebP, HEIC, BMP, TIFF or GIF"  # what the error messages suggest
 MAX_SIDE = 2048  # long side after loading; detection and cropping never need more
 
 PhotoSource = str | os.PathLike | bytes | Image.Image
@@ -35,11 +37,13 @@ def load_photo(src: PhotoSource, max_side: int = MAX_SIDE, min_side: int = MIN_S
             img = ImageOps.exif_transpose(img)
             rgb = to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise BadImageError(f"image too large to decode safely ({e})") from e
+        raise BadImageError(_too_large(*img.size)) from e
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data
-        raise BadImageError(f"could not decode the image: it looks truncated or corrupt ({e})") from e
+        raise BadImageError("could not read the whole image: the file looks truncated or corrupt (an upload "
+                            "cut short?). Try saving it again or exporting a fresh copy.") from e
     if min(rgb.size) < min_side:
-        raise BadImageError(f"image is {rgb.width}x{rgb.height} px; at least {min_side} px per side is needed")
+        raise BadImageError(f"this image is only {rgb.width}x{rgb.height} pixels: a bird photo needs at least "
+                            f"{min_side} pixels on each side")
     return downscale(rgb, max_side)
 
 
@@ -72,20 +76,36 @@ def _open(src: PhotoSource) -> Image.Image:
         fp = path
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Opening reads the header only. Over Pillow's own limit (~89 MP) it warns, and we say what is
+            # wrong in _check_pixels (our limit is lower); over twice that it refuses, without the size.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(fp)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise BadImageError(f"image too large to decode safely ({e})") from e
+    except Image.DecompressionBombError as e:
+        raise BadImageError(_too_large(None, None, str(e))) from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as e:
         # ImportError: once ultralytics is imported it patches Image.open to retry unknown files with
         # the pi-heif plugin, and raises ModuleNotFoundError when that is not installed.
-        raise BadImageError("not an image file (or a format Pillow cannot read)") from e
+        raise BadImageError(f"this file is not an image file that can be read: upload a photo ({FORMATS})") from e
+
+
+def _too_large(w: int | None, h: int | None, detail: str = "") -> str:
+    """'12000x12000 (144 megapixels) is larger than the 50-megapixel limit ...' (size read from the
+    header; from the library's message when it refused to open the file at all)."""
+    limit = f"the {MAX_PIXELS / 1e6:.0f}-megapixel limit"
+    if w is None:
+        import re
+
+        m = re.search(r"\((\d+) pixels\)", detail)
+        size = f"this image ({int(m.group(1)) / 1e6:.0f} megapixels)" if m else "this image"
+    else:
+        size = f"this image, {w}x{h} pixels ({w * h / 1e6:.0f} megapixels),"
+    return f"{size} is larger than {limit}: please upload a smaller copy (for example 4000x3000)"
 
 
 def _check_pixels(img: Image.Image) -> None:
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise BadImageError(f"image is {w}x{h} = {w * h / 1e6:.0f} MP; the limit is {MAX_PIXELS / 1e6:.0f} MP")
+        raise BadImageError(_too_large(w, h))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
