@@ -71,12 +71,12 @@ def profile_step(tr: Trainer, timer: Timer) -> None:
         logits = timed("D fwd (heads or classic D)", lambda: torch.cat([D.logits([f.detach() for f in fake_in]), D.logits(real_feats)]))
     else:
         logits = timed("D fwd (heads or classic D)", lambda: torch.cat([D(fake_in.detach()), D(real)]))
-    lossd = L.d_loss(logits[n:], logits[:n], cfg.loss)
+    lossd = L.d_loss(logits[n:], logits[:n], cfg.optimiser.loss)
     timed("D bwd (heads or classic D)", lambda: lossd.backward())
     timed("optimisers", lambda: tr.opt_D.step())
     D.requires_grad_(False)
     tr.opt_G.zero_grad(set_to_none=True)
-    lossg = L.g_loss(timed("D fwd (heads or classic D)", lambda: D.logits(fake_in) if projected else D(fake_in)), cfg.loss)
+    lossg = L.g_loss(timed("D fwd (heads or classic D)", lambda: D.logits(fake_in) if projected else D(fake_in)), cfg.optimiser.loss)
     timed("G bwd (through D/F and G)", lambda: lossg.backward())
     timed("optimisers", lambda: tr.opt_G.step())
 

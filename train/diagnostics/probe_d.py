@@ -35,7 +35,7 @@ def load_run(path: Path, feature_net=None) -> tuple[TrainConfig, torch.nn.Module
     path = Path(path)
     snap = path if (path / "state.json").is_file() else snapshot_of_run(path)
     tensors, state = load_snapshot(snap)
-    cfg = TrainConfig(**state["config"])
+    cfg = TrainConfig.from_dict(state["config"])
     D = build_discriminator(cfg, feature_net)
     D.load_state_dict(module_state(tensors, "D"))
     G = build_generator(cfg)
@@ -114,22 +114,22 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if cfg.arch != "stylegan2" or cfg.d != "projected":
+    if cfg.generator.arch != "stylegan2" or cfg.discriminator.kind != "projected":
         print("error: only StyleGAN2 runs with the projected discriminator can be probed", file=sys.stderr)
         return 2
     missing = [p for p in list(cfg.data) + list(args.test_zips) if not Path(p).is_file()]
     if missing:
         print(f"error: data not found: {missing}", file=sys.stderr)
         return 2
-    train_ds = ImageDataset.from_zips(cfg.data, cfg.resolution)
-    test_ds = ImageDataset.from_zips(args.test_zips, cfg.resolution)
+    train_ds = ImageDataset.from_zips(cfg.data, cfg.generator.resolution)
+    test_ds = ImageDataset.from_zips(args.test_zips, cfg.generator.resolution)
     res = probe(D, G, aug, train_ds, test_ds, args.n, args.batch, args.seed)
     kimg = state["images_seen"] / 1000
     print(f"{state['snapshot']} ({kimg:.3f} kimg): D's mean patch logit / r_t per source")
     print(f"{'source':8s} {'plain logit':>12s} {'plain r_t':>10s} {'aug logit':>10s} {'aug r_t':>8s}")
     for name, r in res.items():
         print(f"{name:8s} {r['plain']['logit']:12.3f} {r['plain']['rt']:10.3f} {r['aug']['logit']:10.3f} {r['aug']['rt']:8.3f}")
-    sides = [cfg.feat_res // k for k in (4, 8, 16, 32)]
+    sides = [cfg.discriminator.feat_res // k for k in (4, 8, 16, 32)]
     print("per feature scale (aug), mean logit: " + "; ".join(
         f"{name} " + " ".join(f"{v:.2f}" for v in r["aug"]["head_logits"]) for name, r in res.items()
     ) + f"  (heads on {'/'.join(f'{s}x{s}' for s in sides)} feature maps)")

@@ -35,24 +35,6 @@ def g_loss(fake_logits: torch.Tensor, kind: str, weights: torch.Tensor | None = 
     raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
-def feature_stats_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
-    """Batch-statistics matching in the projected D's frozen feature maps (feature matching, Salimans et
-    al. 2016, per position rather than pooled): for every scale, each element of the flattened map
-    [N, C*H*W] has a mean and a standard deviation over the batch; the loss is the squared difference
-    of both between fakes and reals, divided by the reals' mean variance at that scale, averaged over
-    scales. A generator that draws one layout for every z has a small spread where the photos have a
-    large one (the bird's place, size and pose differ from photo to photo): the std term pushes the
-    fakes apart, which the patch heads do not ask for. `real_feats` are targets (no gradient)."""
-    terms = []
-    for f, r in zip(fake_feats, real_feats):
-        f, r = f.flatten(1).float(), r.detach().flatten(1).float()
-        scale = r.var(0).mean() + 1e-8
-        d_mean = (f.mean(0) - r.mean(0)).square().mean()
-        d_std = (f.std(0) - r.std(0)).square().mean()
-        terms.append((d_mean + d_std) / scale)
-    return torch.stack(terms).mean()
-
-
 def r1_penalty(real_img: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
     """[N] squared norm of dD(x)/dx on reals (Mescheder et al. 2018); `real_img` must require grad."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real_img, create_graph=True)

@@ -17,21 +17,21 @@ from birdanim.models.projected_d import ProjectedDConfig, ProjectedDiscriminator
 
 
 def generator_config(cfg: TrainConfig):
-    if cfg.arch == "dcgan":
-        return DCGANConfig(img_resolution=cfg.resolution, z_dim=cfg.z_dim, ngf=cfg.dcgan_ngf, ndf=cfg.dcgan_ndf)
+    if cfg.generator.arch == "dcgan":
+        return DCGANConfig(img_resolution=cfg.generator.resolution, z_dim=cfg.generator.z_dim, ngf=cfg.generator.dcgan_ngf, ndf=cfg.discriminator.dcgan_ndf)
     return GeneratorConfig(
-        img_resolution=cfg.resolution, z_dim=cfg.z_dim, w_dim=cfg.w_dim, mapping_layers=cfg.mapping_layers,
-        channel_base=cfg.channel_base, channel_max=cfg.channel_max, channel_min=cfg.channel_min,
+        img_resolution=cfg.generator.resolution, z_dim=cfg.generator.z_dim, w_dim=cfg.generator.w_dim,
+        channel_base=cfg.generator.channel_base, channel_max=cfg.generator.channel_max, channel_min=cfg.generator.channel_min,
     )
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:
     gcfg = generator_config(cfg)
-    if cfg.arch == "dcgan":
+    if cfg.generator.arch == "dcgan":
         return DCGANGenerator(gcfg)
     G = Generator(gcfg)
-    if cfg.rgb_init_gain != 1.0:
-        scale_torgb_init(G, cfg.rgb_init_gain)
+    if cfg.generator.rgb_init_gain != 1.0:
+        scale_torgb_init(G, cfg.generator.rgb_init_gain)
     return G
 
 
@@ -89,17 +89,17 @@ def load_grown(G: Generator, state: dict[str, torch.Tensor]) -> int:
 
 
 def build_discriminator(cfg: TrainConfig, feature_net: nn.Module | None = None) -> nn.Module:
-    if cfg.arch == "dcgan":
+    if cfg.generator.arch == "dcgan":
         return DCGANDiscriminator(generator_config(cfg))
-    if cfg.d == "classic":
-        return Discriminator(DiscriminatorConfig(img_resolution=cfg.resolution, channel_base=cfg.d_channel_base, channel_max=cfg.d_channel_max))
-    pcfg = ProjectedDConfig(img_resolution=cfg.resolution, feat_res=cfg.feat_res, ccm_channels=cfg.ccm_channels, head_channels=cfg.head_channels,
-                            head_min_res=cfg.d_end_res, separable=cfg.d_separable, mbstd_group=cfg.d_mbstd,
-                            equal_heads=cfg.d_equal_heads)
+    if cfg.discriminator.kind == "classic":
+        return Discriminator(DiscriminatorConfig(img_resolution=cfg.generator.resolution, channel_base=cfg.discriminator.channel_base, channel_max=cfg.discriminator.channel_max))
+    pcfg = ProjectedDConfig(img_resolution=cfg.generator.resolution, feat_res=cfg.discriminator.feat_res, ccm_channels=cfg.discriminator.ccm_channels, head_channels=cfg.discriminator.head_channels,
+                            head_min_res=cfg.discriminator.end_res, separable=cfg.discriminator.separable, mbstd_group=cfg.discriminator.mbstd,
+                            equal_heads=cfg.discriminator.equal_heads)
     return ProjectedDiscriminator(pcfg, feature_net)
 
 
 def build_augment(cfg: TrainConfig) -> nn.Module:
-    if cfg.aug == "diffaug":
-        return DiffAugment(p=cfg.aug_p)
-    return AugmentPipe(AugmentConfig(), p=cfg.aug_p if cfg.aug != "none" else 0.0)
+    if cfg.augment.kind == "diffaug":
+        return DiffAugment(p=cfg.augment.p)
+    return AugmentPipe(AugmentConfig(), p=cfg.augment.p if cfg.augment.kind != "none" else 0.0)

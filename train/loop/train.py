@@ -6,7 +6,7 @@ examples:
   nohup nice -n 10 python -m train.loop.train --preset default --resume latest --init-from weights/ &  # the long CPU run (resume, or start from the shipped G)
   python -m train.loop.train --preset default --init-from weights/                     # new machine: start from shipped G
   python -m train.loop.train --branch-from RUN/snapshots/snapshot-000231744 --glr 0.004 --dlr 0.004   # a new run from a snapshot
-  torchrun --nproc-per-node 4 train/loop/train.py --preset default --batch 64           # several GPUs / processes
+  torchrun --nproc-per-node 4 -m train.loop.train --preset default --batch 64            # several GPUs / processes
 
 A run lives in a numbered folder under --outdir (default ~/.cache/birdanim/runs): config.json,
 log.jsonl, grid-*.png, snapshots/ (resumable, atomic), gema/ (G_ema per snapshot, for metric curves).
@@ -37,10 +37,11 @@ from train.loop import loss as L
 from train.loop.augment import AdaController
 from train.loop.data import BatchSampler, ImageDataset
 from train.loop.networks import build_augment, build_discriminator, build_generator, growable, load_grown
-from train.loop.presets import BOOKKEEPING, PRESETS, TrainConfig, make_config
+from train.loop.presets import BOOKKEEPING, FLAT_NAMES, PRESETS, TrainConfig, field_type, flatten, make_config
 from train.loop.snapshot import branch_run, load_snapshot, module_state, resolve_resume, run_number, save_snapshot, set_rng_state, unflatten_optimizer
 
 DEFAULT_OUTDIR = Path.home() / ".cache" / "birdanim" / "runs"
+EMA_RAMPUP = 0.05  # G_ema half-life <= this x images seen, so a random init's G_ema is not stuck at init
 
 
 # ---------------------------------------------------------------- distributed helpers
@@ -85,28 +86,28 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, device: torch.device, dd: Dist, dataset: ImageDataset, feature_net=None):
         self.cfg, self.device, self.dd, self.ds = cfg, device, dd, dataset
-        if dataset.resolution != cfg.resolution:
-            raise ValueError(f"dataset is {dataset.resolution} px, config wants {cfg.resolution}")
-        if cfg.batch % dd.world:
-            raise ValueError(f"batch {cfg.batch} is not divisible by the {dd.world} processes")
-        self.batch_gpu = cfg.batch // dd.world
+        if dataset.resolution != cfg.generator.resolution:
+            raise ValueError(f"dataset is {dataset.resolution} px, config wants {cfg.generator.resolution}")
+        if cfg.optimiser.batch % dd.world:
+            raise ValueError(f"batch {cfg.optimiser.batch} is not divisible by the {dd.world} processes")
+        self.batch_gpu = cfg.optimiser.batch // dd.world
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
         self.G = build_generator(cfg).to(device).train()
         self.D = build_discriminator(cfg, feature_net).to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.augment = build_augment(cfg).to(device)
-        self.ada = AdaController(self.augment, cfg.ada_target, cfg.ada_kimg, cfg.ada_interval) if cfg.aug == "ada" else None
-        self.use_r1 = cfg.arch == "stylegan2" and cfg.d == "classic" and cfg.r1_interval > 0
+        self.ada = AdaController(self.augment, speed_kimg=cfg.augment.ada_kimg, interval=cfg.augment.ada_interval) if cfg.augment.kind == "ada" else None
+        self.use_r1 = cfg.generator.arch == "stylegan2" and cfg.discriminator.kind == "classic" and cfg.optimiser.r1_interval > 0
         # Lazy regularisation: R1 every k steps costs 1/k as much; adjust Adam so the effective
         # schedule matches (NVlabs' mb_ratio).
-        self.reg_ratio = cfg.r1_interval / (cfg.r1_interval + 1) if self.use_r1 else 1.0
-        betas_d = (cfg.beta1**self.reg_ratio, cfg.beta2**self.reg_ratio)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.glr, betas=(cfg.beta1, cfg.beta2), eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.dlr * self.reg_ratio, betas=betas_d, eps=1e-8)
+        self.reg_ratio = cfg.optimiser.r1_interval / (cfg.optimiser.r1_interval + 1) if self.use_r1 else 1.0
+        betas_d = (cfg.optimiser.beta1**self.reg_ratio, cfg.optimiser.beta2**self.reg_ratio)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optimiser.glr, betas=(cfg.optimiser.beta1, cfg.optimiser.beta2), eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.optimiser.dlr * self.reg_ratio, betas=betas_d, eps=1e-8)
         self.images_seen = 0
         self.steps = 0
         self.g_from_weights = False  # G and G_ema started from trained weights (init_generator_from): no EMA
-        # ramp-up (it exists so a random init's G_ema is not stuck there), and D warms up first (cfg.d_warmup_kimg)
+        # ramp-up (it exists so a random init's G_ema is not stuck there), and D warms up first (cfg.optimiser.d_warmup_kimg)
         self.d_warmup_images = 0  # D-only images done so far
         self.cpu_seconds = 0.0  # process CPU time (user + system, all threads), summed over resumes
         self.wall_seconds = 0.0
@@ -120,13 +121,13 @@ class Trainer:
 
     def _fakes(self, n: int, update_w_avg: bool) -> torch.Tensor:
         z = torch.randn(n, self.G.z_dim).to(self.device)
-        if self.cfg.arch == "dcgan":
+        if self.cfg.generator.arch == "dcgan":
             return self.G(z)
-        ws = L.mapping_with_mixing(self.G, z, self.cfg.mixing, None, update_w_avg)
+        ws = L.mapping_with_mixing(self.G, z, self.cfg.optimiser.mixing, None, update_w_avg)
         return self.G.synthesis(ws, noise_mode="random")
 
     def _reals(self) -> torch.Tensor:
-        return self.ds.batch(next(self.sampler), self.cfg.xflip, None, self.device)
+        return self.ds.batch(next(self.sampler), True, None, self.device)
 
     def gan_step(self, train_g: bool = True) -> dict:
         """One D update and one G update from a single batch of fakes (as in the DCGAN reference loop):
@@ -138,7 +139,7 @@ class Trainer:
         projected = hasattr(D, "project")
         self.G.requires_grad_(train_g)
         D.requires_grad_(False)
-        fake = self._fakes(self.batch_gpu, update_w_avg=train_g and cfg.arch == "stylegan2")
+        fake = self._fakes(self.batch_gpu, update_w_avg=train_g and cfg.generator.arch == "stylegan2")
         fake_in = self.augment(fake)
         if projected:
             fake_in = D.project(fake_in)  # graph back to G; D's heads see it detached first
@@ -155,7 +156,7 @@ class Trainer:
             fake_logits = D(fake_in.detach())
             real_logits = D(real)
         weights = getattr(D, "patch_weights", None)
-        loss_d = L.d_loss(real_logits, fake_logits, cfg.loss, weights)
+        loss_d = L.d_loss(real_logits, fake_logits, cfg.optimiser.loss, weights)
         loss_d.backward()
         self.dd.average_grads(D)
         self.opt_D.step()
@@ -170,14 +171,10 @@ class Trainer:
         stats = {"loss_d": float(loss_d.detach()), "d_margin": margin, "rt_batch": rt}
         if not train_g:
             with torch.no_grad():
-                stats["loss_g"] = float(L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss, weights))
+                stats["loss_g"] = float(L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.optimiser.loss, weights))
             return stats
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.loss, weights)
-        if cfg.fstat_weight > 0:  # projected D only (TrainConfig checks)
-            fstat = L.feature_stats_loss(fake_in, real_feats)
-            stats["fstat"] = float(fstat.detach())
-            loss_g = loss_g + cfg.fstat_weight * fstat
+        loss_g = L.g_loss(D.logits(fake_in) if projected else D(fake_in), cfg.optimiser.loss, weights)
         loss_g.backward()
         self.dd.average_grads(self.G)
         self.opt_G.step()
@@ -190,7 +187,7 @@ class Trainer:
         real = self._reals().detach().requires_grad_(True)
         logits = self.D(self.augment(real))
         pen = L.r1_penalty(real, logits)
-        (pen.mean() * (self.cfg.gamma / 2) * self.cfg.r1_interval).backward()
+        (pen.mean() * (self.cfg.r1_gamma / 2) * self.cfg.optimiser.r1_interval).backward()
         self.dd.average_grads(self.D)
         self.opt_D.step()
         return float(pen.detach().mean())
@@ -198,31 +195,31 @@ class Trainer:
     @torch.no_grad()
     def ema_update(self) -> None:
         cfg = self.cfg
-        if cfg.ema_kimg <= 0:
+        if cfg.optimiser.ema_kimg <= 0:
             beta = 0.0
         else:
-            ema_nimg = cfg.ema_kimg * 1000
-            if cfg.ema_rampup > 0 and not self.g_from_weights:
-                ema_nimg = min(ema_nimg, self.images_seen * cfg.ema_rampup)
-            beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+            ema_nimg = cfg.optimiser.ema_kimg * 1000
+            if not self.g_from_weights:
+                ema_nimg = min(ema_nimg, self.images_seen * EMA_RAMPUP)
+            beta = 0.5 ** (cfg.optimiser.batch / max(ema_nimg, 1e-8))
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
             pe.copy_(p.detach().lerp(pe, beta))
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
             be.copy_(b)  # w_avg, constant noise, BN statistics: follow G
 
     def step(self) -> dict:
-        if self.g_from_weights and self.d_warmup_images < self.cfg.d_warmup_kimg * 1000:
+        if self.g_from_weights and self.d_warmup_images < self.cfg.optimiser.d_warmup_kimg * 1000:
             stats = self.gan_step(train_g=False)  # G, G_ema frozen: nothing for the EMA or R1 to do
             stats["d_warmup"] = 1.0
             self.steps += 1
-            self.images_seen += self.cfg.batch
-            self.d_warmup_images += self.cfg.batch
+            self.images_seen += self.cfg.optimiser.batch
+            self.d_warmup_images += self.cfg.optimiser.batch
             return stats
         stats = self.gan_step()
         self.steps += 1
-        if self.use_r1 and self.steps % self.cfg.r1_interval == 0:
+        if self.use_r1 and self.steps % self.cfg.optimiser.r1_interval == 0:
             stats["r1"] = self.r1_step()
-        self.images_seen += self.cfg.batch
+        self.images_seen += self.cfg.optimiser.batch
         self.ema_update()
         return stats
 
@@ -251,7 +248,7 @@ class Trainer:
     def restore(self, tensors: dict, state: dict) -> None:
         for name, m in self.modules().items():
             m.load_state_dict(module_state(tensors, name))
-        lrs = {"G": self.cfg.glr, "D": self.cfg.dlr * self.reg_ratio}
+        lrs = {"G": self.cfg.optimiser.glr, "D": self.cfg.optimiser.dlr * self.reg_ratio}
         for name, opt in self.optimizers().items():
             opt.load_state_dict(unflatten_optimizer(name, tensors, state["optimizers"][name]))
             for g in opt.param_groups:  # the config's learning rate (maybe overridden on resume) wins
@@ -304,7 +301,7 @@ class Trainer:
         imgs = []
         for i in range(0, n, 8):
             zz = z[i : i + 8]
-            imgs.append(self.G_ema(zz) if self.cfg.arch == "dcgan" else self.G_ema(zz, noise_mode="const"))
+            imgs.append(self.G_ema(zz) if self.cfg.generator.arch == "dcgan" else self.G_ema(zz, noise_mode="const"))
         cols = next(c for c in range(int(np.ceil(np.sqrt(n))), n + 1) if n % c == 0 or c * c >= 2 * n)  # 32 -> 8 x 4
         grid = make_grid(tensor_to_uint8(torch.cat(imgs)), cols=cols)
         Image.fromarray(grid).save(path)
@@ -374,20 +371,22 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA if present)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (log lines only)")
-    g = p.add_argument_group("config overrides (see train/loop/presets.py)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "preset":
-            continue
-        flag = "--disc" if f.name == "d" else "--" + f.name.replace("_", "-")  # "--d" clashes with torchrun's options
-        if f.type in ("bool", bool):
-            g.add_argument(flag, type=_bool, default=None, metavar="BOOL")
-        elif f.name == "data":
+    groups = {}
+    for name, path in FLAT_NAMES.items():  # one flag per config field, by its short name (train/loop/presets.py)
+        section = path.split(".")[0] if "." in path else "run"
+        if section not in groups:
+            groups[section] = p.add_argument_group(f"config overrides: {section}")
+        g = groups[section]
+        flag = "--disc" if name == "d" else "--" + name.replace("_", "-")  # "--d" clashes with torchrun's options
+        typ = field_type(name)
+        if typ == "bool":
+            g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=name, help=path)
+        elif name == "data":
             g.add_argument(flag, nargs="+", default=None, metavar="ZIP", help="training zips (train splits only)")
         else:
-            typ = {"int": int, "float": float, "str": str}[str(f.type)]
-            g.add_argument(flag, type=typ, default=None, dest=f.name)
+            g.add_argument(flag, type={"int": int, "float": float, "str": str}[typ], default=None, dest=name, help=path)
     args = p.parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "preset" and getattr(args, f.name, None) is not None}
+    overrides = {name: getattr(args, name) for name in FLAT_NAMES if getattr(args, name, None) is not None}
     return args, overrides
 
 
@@ -421,9 +420,7 @@ def resolve(args, overrides) -> tuple[TrainConfig, Path | None, Path | None]:
 
 def snapshot_config(snap: Path, overrides: dict) -> TrainConfig:
     """The config a snapshot was trained with, under the command line's overrides (its preset name kept)."""
-    saved = json.loads((snap / "state.json").read_text())["config"]
-    preset = saved.pop("preset")
-    return TrainConfig(**{**saved, "preset": preset, **overrides})
+    return TrainConfig.from_dict(json.loads((snap / "state.json").read_text())["config"], overrides)
 
 
 def main(argv=None) -> int:
@@ -468,7 +465,7 @@ def train(
     feature_net=None,  # a loaded EfficientNet-Lite0 to share (tests, benchmarks)
 ) -> int:
     t0 = time.time()
-    ds = dataset if dataset is not None else ImageDataset.from_zips(cfg.data, cfg.resolution, cfg.max_images or None)
+    ds = dataset if dataset is not None else ImageDataset.from_zips(cfg.data, cfg.generator.resolution, cfg.max_images or None)
     trainer = Trainer(cfg, device, dd, ds, feature_net)
     rank0 = dd.rank == 0
     if snap is not None:
@@ -498,9 +495,10 @@ def train(
 
 
 def config_changes(saved: dict, cfg: TrainConfig) -> dict[str, list]:
-    """{field: [value in the snapshot, value now]} for every config field a resume overrides."""
-    now = dataclasses.asdict(cfg)
-    return {k: [saved.get(k), v] for k, v in now.items() if k != "preset" and saved.get(k) != v}
+    """{short name: [value in the snapshot, value now]} for every config field a resume overrides (a snapshot
+    written before the config was nested included; a field it lacks counts as None)."""
+    was = flatten(saved)
+    return {k: [was.get(k), v] for k, v in cfg.flat().items() if was.get(k) != v}
 
 
 def init_record(weights: str) -> dict:
@@ -545,7 +543,7 @@ def loop(trainer: Trainer, cfg: TrainConfig, run_dir: Path, log: JsonlLog | None
         trainer.cpu_seconds = cpu_base + (time.process_time() - cpu0) * trainer.dd.world
         trainer.wall_seconds = wall_base + time.time() - wall0
         if bar is not None:
-            bar.update(min(cfg.batch, total - bar.n))
+            bar.update(min(cfg.optimiser.batch, total - bar.n))
             bar.set_postfix(G=f"{stats['loss_g']:.2f}", D=f"{stats['loss_d']:.2f}", p=f"{float(trainer.augment.p):.2f}", refresh=False)
         now = time.time()
         if rank0 and now - last_log_t >= cfg.log_seconds:

@@ -295,7 +295,7 @@ def load_any_generator(path: Path, device):
     from train.loop.snapshot import load_snapshot, module_state
 
     tensors, state = load_snapshot(path)
-    G = build_generator(TrainConfig(**state["config"]))
+    G = build_generator(TrainConfig.from_dict(state["config"]))
     G.load_state_dict(module_state(tensors, "G_ema"))
     return G.to(device).eval().requires_grad_(False), {"images_seen": state["images_seen"], "cpu_hours": state["cpu_seconds"] / 3600}
 

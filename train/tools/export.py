@@ -60,8 +60,8 @@ def preset_overrides(cfg: TrainConfig) -> dict:
     meta.json says exactly how the weights were trained (e.g. the default preset with d_equal_heads)."""
     if cfg.preset not in PRESETS:
         return {}
-    base = make_config(cfg.preset)
-    return {k: v for k, v in vars(cfg).items() if k not in BOOKKEEPING and getattr(base, k) != v}
+    base = make_config(cfg.preset).flat()
+    return {k: v for k, v in cfg.flat().items() if k not in BOOKKEEPING and base[k] != v}
 
 
 def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> tuple[bool, dict]:
@@ -71,7 +71,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         run_dir = src.parent.parent
         G = load_generator(src)
         own = load_meta(src)
-        cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
         state = {"images_seen": int(own["images_seen"]), "cpu_seconds": float(own["cpu_hours"]) * 3600,
                  "wall_seconds": float(own["wall_hours"]) * 3600 if own.get("wall_hours") is not None else None, "dataset_key": own.get("dataset"),
                  "ada_p": own.get("ada_p")}
@@ -80,7 +80,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         snap = src if (src / "state.json").is_file() else snapshot_of_run(src)
         run_dir = snap.parent.parent
         tensors, state = load_snapshot(snap)
-        cfg = TrainConfig(**state["config"])
+        cfg = TrainConfig.from_dict(state["config"])
         G = build_generator(cfg)
         G.load_state_dict(module_state(tensors, "G_ema"))
         snap_name = snap.name
@@ -94,7 +94,7 @@ def export(src: Path, out: Path, fp16: bool = True, if_better: bool = False) -> 
         "snapshot": snap_name,
         "preset": cfg.preset,
         "preset_overrides": preset_overrides(cfg),
-        "discriminator": cfg.d if cfg.arch == "stylegan2" else "dcgan",
+        "discriminator": cfg.discriminator.kind if cfg.generator.arch == "stylegan2" else "dcgan",
         "dataset": [Path(p).parent.name + "/" + Path(p).name for p in cfg.data],
         "dataset_key": state.get("dataset_key"),
         "ada_p": state.get("ada_p"),
