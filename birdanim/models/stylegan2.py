@@ -75,7 +75,6 @@ class MappingNetwork(nn.Module):
         self,
         z: torch.Tensor,  # [N, z_dim]
         psi: float = 1.0,  # truncation: 1 = none, 0 = every w becomes w_avg
-        cutoff: int | None = None,  # truncate only ws rows [0, cutoff); None = all rows
         update_w_avg: bool = False,  # training only: move w_avg toward this batch's mean w
     ) -> torch.Tensor:
         assert_shape(z, (None, self.z_dim))
@@ -86,10 +85,7 @@ class MappingNetwork(nn.Module):
             self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         if psi != 1.0:
-            if cutoff is None:
-                ws = self.w_avg.lerp(ws, psi)
-            else:
-                ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], psi)
+            ws = self.w_avg.lerp(ws, psi)
         return ws
 
 
@@ -229,8 +225,8 @@ class Generator(nn.Module):
         )
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, z: torch.Tensor, psi: float = 1.0, cutoff: int | None = None, noise_mode: str = "const"):
-        return self.synthesis(self.mapping(z, psi=psi, cutoff=cutoff), noise_mode=noise_mode)
+    def forward(self, z: torch.Tensor, psi: float = 1.0, noise_mode: str = "const"):
+        return self.synthesis(self.mapping(z, psi=psi), noise_mode=noise_mode)
 
 
 def z_from_seeds(seeds, z_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -10,10 +10,9 @@ Stages (each optional, sizes set by the quality preset):
 3. PTI (pivotal tuning, "best" only): fine-tune a *copy* of the synthesis network for a few steps
    so it reproduces this bird exactly at the found ws. The caller renders with the tuned copy.
 
-With `optimise_noise` the generator's per-layer noise maps are optimised along with
-w / W+ in a copy of G (as NVlabs' projector does), held near white noise by its regulariser (their
-autocorrelation at every scale, weight `noise_reg`) and renormalised after every step; the caller
-renders with that copy (`Projection.G_tuned`). Frames keep these maps fixed, so nothing flickers.
+The noise maps stay the generator's constant ones. NVlabs' projector also optimises them; here that was
+tried and removed: on 6 test photos it gave PSNR 16.94 vs 16.95 dB for 14% more time (this generator's
+noise strengths are small, so the maps carry little of the image).
 
 Loss = perceptual distance in frozen EfficientNet-Lite0 features (birdanim.models.features) at `loss_res`
 + `pixel_weight` x mean squared pixel error at `loss_res`
@@ -53,13 +52,6 @@ class ProjectorConfig:
     # one; skipping the 256 px block halves the cost of a step. The ws rows only the skipped blocks
     # read (the finest colour detail) keep their starting values (encoder or stage-1 w).
     synth_res: int | None = None
-    # Also optimise the noise maps (W and W+ stages), in a copy of G. Off in every preset: on 6 test photos
-    # with the session-2 weights (balanced, encoder start) it gave PSNR 16.94 vs 16.95 dB, Lite0 distance
-    # 1.319 vs 1.307 and 14% more time (noise_lr 0.2 / noise_reg 1e3: 17.06 dB, 1.326): this generator's
-    # noise strengths are small (|s| < 0.1 in 10 of 13 layers), so the maps carry little of the image.
-    optimise_noise: bool = False
-    noise_lr: float = 0.05  # Adam learning rate of the noise maps (unit-variance values)
-    noise_reg: float = 1e5  # weight of the noise regulariser (NVlabs' value)
 
 
 PRESETS = {
@@ -92,8 +84,8 @@ def partial_synthesis(G, max_res: int | None):
 @dataclass
 class Projection:
     ws: torch.Tensor  # [1, num_ws, w_dim], detached
-    G_tuned: torch.nn.Module | None = None  # the copy of G to render with: optimised noise maps and/or PTI's
-    # fine-tuned weights (None when neither was used: render with G itself)
+    G_tuned: torch.nn.Module | None = None  # the copy of G to render with: PTI's fine-tuned weights (None
+    # without PTI: render with G itself)
     losses: list[float] = field(default_factory=list)  # total loss at every step, all stages
     start: str = "w_avg"  # where the search started: "init_ws", "encoder" or "w_avg"
 
@@ -142,40 +134,10 @@ def w_stats(G, n: int = 2000, seed: int = 0) -> tuple[torch.Tensor, float]:
     return w.mean(0), float(w.var(0).sum().sqrt())
 
 
-def noise_maps(G) -> list[torch.Tensor]:
-    """The generator's constant noise buffers ([H, W] each), in layer order."""
-    return [m.noise_const for m in G.synthesis.modules() if hasattr(m, "noise_const")]
-
-
-def noise_regularizer(maps: list[torch.Tensor]) -> torch.Tensor:
-    """NVlabs' projector regulariser: squared autocorrelation of each map with itself shifted by one
-    pixel (x and y), at every scale down to 8x8 (2x2 average pooling): ~0 for white noise."""
-    reg = maps[0].new_zeros([])
-    for m in maps:
-        n = m[None, None]
-        while True:
-            reg = reg + (n * torch.roll(n, 1, dims=3)).mean().square() + (n * torch.roll(n, 1, dims=2)).mean().square()
-            if n.shape[-1] <= 8:
-                break
-            n = F.avg_pool2d(n, 2)
-    return reg
-
-
-@torch.no_grad()
-def _normalise_noise(maps: list[torch.Tensor]) -> None:
-    for m in maps:
-        m.sub_(m.mean()).div_(m.square().mean().sqrt().clamp_min(1e-8))
-
-
-def _optimise_ws(synth, ws_init, loss_fn, steps, cfg: ProjectorConfig, w_std, num_ws, gen, log, progress, shared: bool,
-                 noise: list[torch.Tensor] | None = None):
-    """Adam on w ([1, 1, w_dim], broadcast to all layers) when `shared`, else on ws ([1, num_ws, w_dim]);
-    also on the noise maps `noise` (leaf tensors that require grad) when given."""
+def _optimise_ws(synth, ws_init, loss_fn, steps, cfg: ProjectorConfig, w_std, num_ws, gen, log, progress, shared: bool):
+    """Adam on w ([1, 1, w_dim], broadcast to all layers) when `shared`, else on ws ([1, num_ws, w_dim])."""
     var = ws_init.detach().clone().requires_grad_(True)
-    groups = [{"params": [var], "lr": cfg.lr, "base": cfg.lr}]
-    if noise:
-        groups.append({"params": noise, "lr": cfg.noise_lr, "base": cfg.noise_lr})
-    opt = torch.optim.Adam(groups, betas=(0.9, 0.999))
+    opt = torch.optim.Adam([{"params": [var], "lr": cfg.lr, "base": cfg.lr}], betas=(0.9, 0.999))
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, g["base"], cfg.warmup, cfg.rampdown)
@@ -186,13 +148,9 @@ def _optimise_ws(synth, ws_init, loss_fn, steps, cfg: ProjectorConfig, w_std, nu
         loss = loss_fn(synth(ws, noise_mode="const"))
         if not shared and cfg.wplus_reg > 0:
             loss = loss + cfg.wplus_reg * (ws - ws.mean(1, keepdim=True)).square().mean()
-        if noise:
-            loss = loss + cfg.noise_reg * noise_regularizer(noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if noise:
-            _normalise_noise(noise)
         log(loss.item(), progress)
     return var.detach()
 
@@ -275,21 +233,14 @@ def projection(
             cb(len(losses) / total, loss)
 
     ws = init_ws.to(device).float() if init_ws is not None else avg_ws
-    G_work, noise = G, None
-    if cfg.optimise_noise and cfg.w_steps + cfg.wplus_steps > 0:  # this photo's noise maps, in a copy of G
-        G_work = copy.deepcopy(G).eval().requires_grad_(False)
-        noise = [m.requires_grad_(True) for m in noise_maps(G_work)]
-        synth = partial_synthesis(G_work, cfg.synth_res)
     if cfg.w_steps > 0:
-        w = _optimise_ws(synth, ws.mean(1, keepdim=True), loss_fn, cfg.w_steps, cfg, w_std, G.num_ws, gen, log, progress, True, noise)
+        w = _optimise_ws(synth, ws.mean(1, keepdim=True), loss_fn, cfg.w_steps, cfg, w_std, G.num_ws, gen, log, progress, True)
         ws = w.expand(-1, G.num_ws, -1).clone()
     if cfg.wplus_steps > 0:
-        ws = _optimise_ws(synth, ws, loss_fn, cfg.wplus_steps, cfg, w_std, G.num_ws, gen, log, progress, False, noise)
-    for m in noise or []:
-        m.requires_grad_(False)
-    G_tuned = G_work if G_work is not G else None
+        ws = _optimise_ws(synth, ws, loss_fn, cfg.wplus_steps, cfg, w_std, G.num_ws, gen, log, progress, False)
+    G_tuned = None
     if cfg.pti_steps > 0:
-        G_tuned = _pivotal_tuning(G_work, ws, loss_fn, cfg, log, progress)
+        G_tuned = _pivotal_tuning(G, ws, loss_fn, cfg, log, progress)
     return Projection(ws=ws.detach(), G_tuned=G_tuned, losses=losses, start=start)
 
 
