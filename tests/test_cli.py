@@ -125,3 +125,23 @@ def test_project_bad_steps_is_a_message(weights, photo, tmp_path, capsys):
     rc = main(["project", str(photo), "-o", str(tmp_path / "ws.npy"), "--weights", str(weights), "--detector", "none",
                "--steps", "0"])
     assert rc == 2 and "steps must be >= 1" in capsys.readouterr().err
+
+
+def test_train_commands_call_the_modules_main(capsys):
+    """`birdanim train` imports train.loop.train and calls its main(argv): no runpy, no sys.path change."""
+    import json
+    import sys
+
+    path = list(sys.path)
+    assert main(["train", "--preset", "tiny", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["preset"] == "tiny"
+    assert sys.path == path
+
+
+def test_train_commands_without_a_source_checkout_say_so(monkeypatch, tmp_path, capsys):
+    import birdanim.cli as cli
+
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(cli, "TRAIN_DIR", tmp_path / "train")
+    assert main(["train", "--dry-run"]) == 2
+    assert "needs a source checkout" in capsys.readouterr().err
