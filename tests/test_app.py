@@ -342,3 +342,50 @@ def test_similarity_of_the_gallerys_birds(served):
     client.predict(20, 3, 0.5, api_name="/random_birds")  # this session's gallery: seeds 20, 21, 22
     _, table = client.predict("0-7", 0.7, True, api_name="/similarity")
     assert table["headers"][1:] == ["seed 20", "seed 21", "seed 22"]
+
+
+# ------------------------------------------------------------------ the rig step and Compare
+
+
+def test_the_rig_step_draws_the_rig_and_a_click_moves_a_joint_that_reaches_the_render(service, photos):
+    from birdanim.engines.rig.rig import Rig
+    from birdanim.ui.jobs import CancelBoard
+
+    h = app.animate_handlers(service, CancelBoard())
+    path = str(photos["ok"])  # 320x240: the rig step works at 512x384 (scale 1.6)
+    view, state, hint, spread = h["make_rig"](path, 50, 50, 40, [], "beak")
+    assert view.shape == (384, 512, 3) and state["s"] == pytest.approx(1.6) and "joints" in hint
+    view2, state2 = h["on_click"](state, "beak", gr.SelectData(None, {"index": [160, 80], "value": None}))
+    rig = Rig.from_json(state2["rig"])
+    assert rig.beak == pytest.approx((100.0, 50.0)) and rig.source == "user"  # in the uploaded photo's pixels
+    assert np.abs(view2.astype(int) - view.astype(int)).sum() > 0
+    assert Rig.from_json(h["on_reset"](state2, "beak")[1]["rig"]).beak == Rig.from_json(state["rig"]).beak
+
+    seen = []
+
+    def spy(*a, rig=None, **k):
+        seen.append(rig)
+        return type(service).animate(service, *a, rig=rig, **k)
+
+    service.animate = spy
+    try:
+        args = animate_args(path, mode="rig", scene="sky", frames=4)
+        for _ in h["render"](*args, state2, [], None, progress=lambda *a, **k: None):
+            pass
+        for _ in h["render"](*animate_args(path, mode="rig", scene="sky", frames=4, cx=40), state2, [], None,
+                             progress=lambda *a, **k: None):
+            pass
+    finally:
+        del service.animate
+    assert seen[0] is not None and seen[0].beak == pytest.approx((100.0, 50.0))  # the edited rig was used
+    assert seen[1] is None  # another crop: the rig was made for a different cut-out, the engine estimates one
+
+
+def test_compare_renders_both_engines(served, photos):
+    _, client, _ = served
+    upload = gradio_client.handle_file(str(photos["ok"]))
+    rig_video, gan_video, status = client.predict(upload, 50, 50, 40, "sky", "hover", 3.0, 0, api_name="/compare")
+    for v in (rig_video, gan_video):
+        info = probe(v["video"] if isinstance(v, dict) else v)
+        assert (info["codec"], info["frames"]) == ("h264", app.COMPARE_FRAMES)
+    assert "Done" in status
