@@ -396,10 +396,10 @@ def animate_handlers(service, cancels: CancelBoard):
         photo = load_upload(service, path)
         box = uh.sliders_to_box(cx, cy, size, *photo.size)
         session = getattr(request, "session_hash", None) or "anonymous"
-        cancel_ev = cancels.start(session)
-        works, videos = [], {}
+        works, videos, cancel_ev = [], {}, None
         try:
             for mode in ("rig", "gan"):
+                cancel_ev = cancels.start(session)  # one per job: stopping a finished job sets its event
                 options = AnimateOptions(mode=mode, scene=str(scene), path=str(fpath), beats_per_second=float(beats),
                                          frames=COMPARE_FRAMES, seed=int(seed),
                                          cutoff=min(AnimateOptions.cutoff, num_ws_of(service) - 1))
@@ -410,13 +410,15 @@ def animate_handlers(service, cancels: CancelBoard):
                 name = "Your bird's own wings" if mode == "rig" else "GAN style mixing"
                 for _frame, _v, _f, status in _stream_progress(job, progress):
                     yield videos.get("rig"), None, status.replace('<span>', f'<span>{name}: ', 1)
-                job.stop(timeout=0)
+                job.stop()
+                cancels.finish(session, cancel_ev)
                 if job.error is not None:
                     raise job.error
                 videos[mode] = str(job.result.mp4_path)
             yield videos["rig"], videos["gan"], status_bar(f"Done: two clips of {COMPARE_FRAMES} frames", 1.0)
         finally:
-            cancels.finish(session, cancel_ev)
+            if cancel_ev is not None:
+                cancels.finish(session, cancel_ev)
             for w in works:
                 shutil.rmtree(w, ignore_errors=True)
 
@@ -558,7 +560,7 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                 joint = gr.Radio([(JOINT_LABELS[j], j) for j in JOINTS], value="beak", show_label=False,
                                  container=False, elem_id="joint")
                 with gr.Row(equal_height=True):
-                    spread = gr.Checkbox(label="Wings already spread (taken in flight)", scale=3, container=False,
+                    spread = gr.Checkbox(label="Wings spread in the photo", scale=3, container=False,
                                          elem_id="spread")
                     reset = gr.Button("Reset rig", size="sm", scale=1, min_width=90)
             rig_hint = gr.Markdown("", elem_id="rig-hint")
@@ -708,8 +710,7 @@ def build_similarity_tab(service, gallery_seeds: gr.State, gallery_psi: gr.State
         "(they tend to share looks), blue pairs further apart. Random seeds are nearly unrelated, so the colour "
         "scale stretches to the largest value off the diagonal (each bird with itself, 1).")
     heatmap = gr.Image(label="Similarity of the birds' w (average w subtracted)", show_label=False, type="numpy",
-                       interactive=False,
-                       format="png")
+                       elem_id="similarity-map", interactive=False, format="png")
     table = gr.Dataframe(label="Similarity matrix", interactive=False)
 
     @friendly
