@@ -90,7 +90,8 @@ def test_an_expired_upload_asks_for_the_photo_again(service, tmp_path):
 @pytest.fixture(scope="module")
 def served(service):
     demo = app.configure_queue(app.build_demo(service))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+                            show_error=False, max_file_size=app.MAX_UPLOAD)  # as app.py's main() launches it
     client = gradio_client.Client(url, verbose=False)
     yield service, client, url
     demo.close()
@@ -116,7 +117,6 @@ def make_bad_and_odd_photos(d: Path) -> dict[str, Path]:
     exif = Image.Exif()
     exif[274] = 6  # rotate 90 degrees on display
     Image.fromarray(rgb).save(d / "rotated.jpg", exif=exif)
-    _huge_png(d / "huge.png", 20000, 20000)
     return {p.stem: p for p in d.iterdir()}
 
 
@@ -145,24 +145,92 @@ def detect(client, path):
     return client.predict(gradio_client.handle_file(str(path)), api_name="/detect")
 
 
-@pytest.mark.parametrize("name, message", [
-    ("notes", "not an image"), ("empty", "empty"), ("corrupt", "corrupt|truncated|not an image"),
-    ("tiny", "at least"), ("huge", "too large|MP"),
+# The bad-input corpus: each upload a user might send, through the served app (detect endpoint). Bad ones get
+# a message in the user's words, with its title, one log line and no traceback; odd but valid ones are
+# accepted; the app keeps serving after each. Files are made in tmp_path (the 12000x12000 PNG is streamed
+# zeros, 0.1 MB on disk; the 50 MB upload is a small JPEG followed by 51 MB of zeros).
+BOXES_3 = [Box(10, 10, 110, 90, 0.9), Box(200, 100, 260, 160, 0.8), Box(0, 150, 40, 190, 0.5)]
+
+
+def _corpus_file(kind: str, d: Path, ok: Path) -> Path:
+    rgb = np.asarray(Image.open(ok).convert("RGB"))
+    p = d / {"text": "notes.jpg", "empty": "empty.png", "1x1": "dot.png", "12000x12000": "huge.png",
+             "corrupt": "cut.jpg", "rgba": "rgba.png", "cmyk": "cmyk.jpg", "grey16": "grey16.png",
+             "50MB": "big.jpg"}.get(kind, "photo.png")
+    if kind == "text":
+        p.write_text("a text file renamed to .jpg")
+    elif kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "1x1":
+        Image.new("RGB", (1, 1), (200, 10, 10)).save(p)
+    elif kind == "12000x12000":
+        _huge_png(p, 12000, 12000)
+    elif kind == "corrupt":
+        p.write_bytes(_jpeg_bytes(rgb)[:300])
+    elif kind == "rgba":
+        Image.fromarray(rgb).convert("RGBA").save(p)
+    elif kind == "cmyk":
+        Image.fromarray(rgb).convert("CMYK").save(p)
+    elif kind == "grey16":
+        Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(p)
+    elif kind == "50MB":
+        p.write_bytes(_jpeg_bytes(rgb) + bytes(51 * 2**20))  # a valid JPEG if it got through
+    else:  # "no bird", "several birds": a plain photo; the scripted detector decides
+        p.write_bytes(ok.read_bytes())
+    return p
+
+
+@pytest.mark.parametrize("kind, boxes, expected", [
+    ("text", None, ("Not a usable image", r"not an image file that can be read: upload a photo \(JPEG, PNG")),
+    ("empty", None, ("Not a usable image", "empty")),
+    ("1x1", None, ("Not a usable image", "only 1x1 pixels: a bird photo needs at least 64 pixels on each side")),
+    ("12000x12000", None, ("Not a usable image", r"12000x12000 pixels \(144 megapixels\), is larger than the "
+                                                 "50-megapixel limit")),
+    ("corrupt", None, ("Not a usable image", "not an image file|truncated or corrupt")),  # cut after 300 bytes
+    ("50MB", None, "exceeds the maximum file size of 52428800 bytes"),
+    ("rgba", None, (50.0, 50.0, 40.0)),
+    ("cmyk", None, (50.0, 50.0, 40.0)),
+    ("grey16", None, (50.0, 50.0, 40.0)),
+    ("no bird", [], (50.0, 50.0, 75.0)),  # a centred crop, no choice shown
+    # the largest bird (100 px wide at x 10..110, y 10..90) in the 320x240 photo: centre 18.75 %, 20.8 %, size 100/320
+    ("several birds", BOXES_3, (pytest.approx(18.8, abs=0.05), pytest.approx(20.8, abs=0.05), pytest.approx(31.2, abs=0.1))),
 ])
-def test_bad_uploads_get_a_clear_message_and_the_app_stays_up(served, photos, name, message):
-    _, client, _ = served
-    with pytest.raises(gradio_client.exceptions.AppError, match=message):
-        detect(client, photos[name])
-    state = detect(client, photos["ok"])  # the next request is served normally
-    assert state[1:4] == (50.0, 50.0, 40.0)
+def test_upload_corpus_through_the_served_app(served, photos, tmp_path, capfd, caplog, kind, boxes, expected):
+    import logging
 
+    import httpx
 
-@pytest.mark.parametrize("name", ["rgba", "cmyk", "grey16", "rotated"])
-def test_odd_but_valid_photos_are_accepted(served, photos, name):
-    _, client, _ = served
-    dropdown, cx, cy, size, view = detect(client, photos[name])
-    assert (cx, cy, size) == (50.0, 50.0, 40.0)
-    assert Image.open(view).size in ((512, 384), (384, 512))  # the photo at the rig step's size, box drawn
+    service, client, url = served
+    path = _corpus_file(kind, tmp_path, photos["ok"])
+    capfd.readouterr()
+    caplog.set_level(logging.INFO, logger="birdanim.app")
+    try:
+        service.detector.boxes = boxes
+        if isinstance(expected, tuple) and isinstance(expected[0], str):  # a bad upload: (title, message)
+            title, message = expected
+            with pytest.raises(gradio_client.exceptions.AppError, match=message) as e:
+                detect(client, path)
+            assert e.value.title == title and str(e.value.message).startswith(f"<strong>{title}.</strong>")
+            assert "Traceback" not in capfd.readouterr().err, "an expected user error printed a traceback"
+            lines = [r for r in caplog.records if r.name == "birdanim.app"]
+            assert len(lines) == 1 and "user error" in lines[0].getMessage() and lines[0].exc_info is None
+        elif isinstance(expected, str):  # too large to upload: the client refuses, and so does the server
+            with pytest.raises(ValueError, match=expected):
+                detect(client, path)
+            with path.open("rb") as f:
+                r = httpx.post(url.rstrip("/") + "/gradio_api/upload", files={"files": (path.name, f, "image/jpeg")},
+                               timeout=120)
+            assert r.status_code == 413 and "52428800" in r.text
+        else:  # accepted
+            dropdown, cx, cy, size, view = detect(client, path)
+            assert (cx, cy, size) == expected
+            assert Image.open(view).size in ((512, 384), (384, 512))  # the photo at the rig step's size, box drawn
+            assert dropdown["visible"] is (kind == "several birds")
+            if kind == "several birds":
+                assert len(dropdown["choices"]) == 3
+    finally:
+        service.detector.boxes = None
+    assert detect(client, photos["ok"])[1:4] == (50.0, 50.0, 40.0)  # the next request is served normally
 
 
 def test_rotated_photo_is_upright_before_detection(served, photos):
@@ -170,20 +238,6 @@ def test_rotated_photo_is_upright_before_detection(served, photos):
     service.detector.seen.clear()
     detect(client, photos["rotated"])
     assert service.detector.seen == [(240, 320)]  # stored 320x240 with EXIF orientation 6
-
-
-def test_no_bird_gives_a_centred_crop_and_many_birds_a_choice(served, photos):
-    service, client, _ = served
-    try:
-        service.detector.boxes = []
-        dropdown, cx, cy, size, _ = detect(client, photos["ok"])
-        assert (cx, cy, size) == (50.0, 50.0, 75.0) and dropdown["visible"] is False
-        service.detector.boxes = [Box(10, 10, 110, 90, 0.9), Box(200, 100, 260, 160, 0.8), Box(0, 150, 40, 190, 0.5)]
-        dropdown, cx, cy, size, _ = detect(client, photos["ok"])
-        assert dropdown["visible"] is True and len(dropdown["choices"]) == 3
-        assert (cx, cy) == (pytest.approx(18.8, abs=0.05), pytest.approx(20.8, abs=0.05))
-    finally:
-        service.detector.boxes = None
 
 
 def test_animate_returns_an_h264_mp4_and_gif_and_cleans_its_folder(served, photos):
