@@ -88,7 +88,8 @@ def to_user_error(e: BaseException) -> gr.Error:
     if isinstance(e, BirdanimError):
         title = _error_title(e)
         log.info("user error (%s): %s", type(e).__name__, e)
-        return gr.Error(f"<strong>{title}.</strong> {e}", title=title, print_exception=False)
+        text = str(e)  # written to follow "birdanim: error: " on the command line; a sentence here
+        return gr.Error(f"<strong>{title}.</strong> {text[:1].upper()}{text[1:]}", title=title, print_exception=False)
     log.exception("unexpected error in a handler")
     return gr.Error(
         f"Something went wrong on our side ({type(e).__name__}). The app is still running: try again, "

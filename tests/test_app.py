@@ -233,6 +233,21 @@ def test_upload_corpus_through_the_served_app(served, photos, tmp_path, capfd, c
     assert detect(client, photos["ok"])[1:4] == (50.0, 50.0, 40.0)  # the next request is served normally
 
 
+def test_preview_frames_are_new_files_never_rewritten(tmp_path):
+    """The broken "Frames as they render" preview: gradio rewrote <cache>/<hash>/image.webp in place each time
+    the same numpy frame was sent again, while the browser fetched it. Now every new frame is a new file
+    and a frame sent again is the same, untouched file."""
+    preview = app.PreviewFiles(tmp_path)
+    a, b = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 200, np.uint8)
+    assert preview(None) is None
+    first = preview(a)
+    stamp = Path(first).stat().st_mtime_ns
+    time.sleep(0.01)
+    assert preview(a) == first and preview(None) == first and Path(first).stat().st_mtime_ns == stamp
+    second = preview(b)
+    assert second != first and np.array_equal(np.asarray(Image.open(second)), b)
+
+
 def test_rotated_photo_is_upright_before_detection(served, photos):
     service, client, _ = served
     service.detector.seen.clear()
