@@ -54,6 +54,13 @@ def test_build_demo_does_not_launch_and_has_every_tab_and_endpoint(service):
     assert demo.delete_cache == app.DELETE_CACHE
 
 
+def test_the_animate_api_takes_the_documented_inputs(service):
+    demo = app.build_demo(service)
+    fn = next(f for f in demo.fns.values() if f.api_name == "animate")
+    api_inputs = [c for c in fn.inputs if not isinstance(c, gr.State)]  # session state is not an api input
+    assert len(api_inputs) == len(app.ANIMATE_API) == len(animate_args("photo.png"))
+
+
 def test_render_runs_alone_and_light_tabs_have_their_own_group(service):
     demo = app.configure_queue(app.build_demo(service))
     by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
