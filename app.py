@@ -636,12 +636,12 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
         h["render"], [photo, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,
                       rig_state, boxes],
         [live, video, downloads, status], api_name="animate", concurrency_limit=1, concurrency_id="render",
-        show_progress_on=[live],  # gradio's bar until the first frame; then the stage bar above says where it is
+        show_progress="hidden",  # the stage bar above names the stage; gradio's overlay would hide the frames
     )
     render_event.then(None, None, None, js=RENDERING_OFF, queue=False)
     compare_event = compare_btn.click(h["compare"], [photo, cx, cy, size, scene, fpath, beats, seed, rig_state, boxes],
                                       [rig_video, gan_video, compare_status], api_name="compare", concurrency_limit=1,
-                                      concurrency_id="render")
+                                      concurrency_id="render", show_progress="hidden")
     cancel_btn.click(h["cancel"], None, None, cancels=[render_event, compare_event], queue=False, api_name="cancel")
     cancel_btn.click(None, None, None, js=RENDERING_OFF, queue=False)
     return AnimateTab(photo, render_btn, video)
@@ -755,7 +755,7 @@ def build_mixing_tab(service) -> None:
                 "cutoff: pose and shape), the **column's** seed the fine layers (colour and texture). The source "
                 "birds are on the top row and the left column. A lower cutoff hands more to the columns.")
     grid = gr.Image(label="Style-mixing grid", show_label=False, type="numpy", interactive=False, format="png",
-                    elem_id="mixing-grid")
+                    elem_id="mixing-grid", height=640)
 
     @friendly
     def mix(r, c, k, psi_):

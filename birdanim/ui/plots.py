@@ -87,9 +87,11 @@ def mixing_figure(grid: np.ndarray, row_seeds: list[int], col_seeds: list[int], 
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
-    ax.set_xlabel(f"Column seeds give colour and texture (layers {cutoff}-{num_ws - 1}) →", fontsize=10)
+    fine = f"layer {cutoff}" if cutoff == num_ws - 1 else f"layers {cutoff}-{num_ws - 1}"
+    coarse = "layer 0" if cutoff == 1 else f"layers 0-{cutoff - 1}"
+    ax.set_xlabel(f"Column seeds give colour and texture ({fine}) →", fontsize=10)
     ax.xaxis.set_label_position("top")
-    ax.set_ylabel(f"← Row seeds give pose and shape (layers 0-{cutoff - 1})", fontsize=10)
+    ax.set_ylabel(f"← Row seeds give pose and shape ({coarse})", fontsize=10)
     ax.text(cell * 0.5 - pad / 2, cell * 0.5 - pad / 2, "sources", ha="center", va="center", fontsize=8,
             color="0.4")
     fig.tight_layout()
