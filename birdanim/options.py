@@ -18,6 +18,7 @@ MODES = ("rig", "gan")
 QUALITIES = ("fast", "balanced", "best")
 SCENES = ("photo", "sky", "crop")
 PATHS = ("hover", "cross")
+MIXINGS = ("offset", "swap")  # birdanim.engines.gan.mixing.MIXINGS (not imported: that module imports torch)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ FIELDS: dict[str, Field] = {
     "cycles": Field("passes through the wing-beat poses per video (gan mode)", 1, 60, modes=("gan",)),
     "cutoff": Field("W+ layers below the cutoff come from the wing-beat poses; lower keeps more of your bird "
                     "(gan mode)", 1, None, modes=("gan",)),
-    "strength": Field("how far the poses move your bird (gan mode)", 0, 1, modes=("gan",)),
+    "mixing": Field("how the wing-beat poses reach your bird: offset (its layers below the cutoff are moved by "
+                    "each pose's difference from the mean pose: keeps its colours) or swap (they are replaced by the "
+                    "pose's: the original method) (gan mode)", choices=MIXINGS, modes=("gan",)),
+    "strength": Field("how far the poses move your bird: swap 0..1 (1 = the pose's layers), offset 0..2 (1 = the "
+                      "poses' own spread) (gan mode)", 0, 2, modes=("gan",)),
     "quality": Field("projection effort: fast, balanced or best (slow; gan mode)", choices=QUALITIES, modes=("gan",)),
     "seed": Field("random seed (projection noise, small variations of the motion)", 0, 2**31 - 1),
 }
@@ -63,6 +68,7 @@ class AnimateOptions:
     beats_per_second: float = 3.0
     cycles: int = 1
     cutoff: int = 7
+    mixing: str = "swap"
     strength: float = 1.0
     quality: str = "fast"
     seed: int = 0
@@ -97,6 +103,8 @@ class AnimateOptions:
             hi = spec.hi
             if f.name == "cutoff" and num_ws is not None:
                 hi = num_ws - 1
+            if f.name == "strength" and self.mixing == "swap":
+                hi = 1  # a swap beyond the pose's own layers is no longer a blend
             if (spec.lo is not None and num < spec.lo) or (hi is not None and num > hi):
                 raise BadArgument(f"{f.name} must be in {_fmt(spec.lo)}..{_fmt(hi)}; got {v}")
             vals[f.name] = num

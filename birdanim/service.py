@@ -225,7 +225,8 @@ class Animator:
         timings["project"] = time.perf_counter() - t
         if self.encoder is not None and proj.start != "encoder":
             notes.append("the encoder's guess was worse than the average bird here: projected from the average")
-        keys = mix_with_poses(proj.ws, self.poses.ws.to(self.device), cutoff=opts.cutoff, strength=opts.strength)
+        keys = mix_with_poses(proj.ws, self.poses.ws.to(self.device), cutoff=opts.cutoff, strength=opts.strength,
+                              mixing=opts.mixing)
         ws = loop_ws(keys, frames=opts.frames, cycles=opts.cycles)
         G = proj.G_tuned or self.G
         comp = None
@@ -234,7 +235,8 @@ class Animator:
 
             window = square_window(box, photo.width, photo.height)
             box_xyxy = (box.x0, box.y0, box.x1, box.y1) if box is not None else None
-            comp = Compositor(photo, window, box=box_xyxy, max_side=opts.size)
+            hole = self._bird_hole(photo, box, others, timings) if box is not None else None
+            comp = Compositor(photo, window, box=box_xyxy, max_side=opts.size, hole=hole)
         elif opts.scene == "sky":
             notes.append("the GAN mode draws its own background: the sky scene is for the rig mode")
         batches = iter_frames(G, ws, self.render_batch, lambda f, last: report("render", f, last), cancel)
@@ -244,6 +246,17 @@ class Animator:
         mp4, gif_path, timings["render"], timings["encode"] = self._encode(batches, size, opts, out, report)
         return AnimationResult(mp4, gif_path, crop, opts.frames, float(opts.fps), timings, proj.ws.cpu(), box, notes,
                                opts, G_tuned=proj.G_tuned)
+
+    @staticmethod
+    def _bird_hole(photo, box, others, timings) -> np.ndarray:
+        """The GAN mode's photo scene: the original bird's own mask (the rig mode's GrabCut segmentation,
+        plus the thin parts it cut off), so only the bird is filled in behind the GAN's bird, not its box."""
+        from birdanim.stages.segment import segment_bird
+
+        t = time.perf_counter()
+        cut = segment_bird(np.asarray(photo), box, others)
+        timings["cut out"] = time.perf_counter() - t
+        return cut.alpha if cut.hole is None else np.maximum(cut.alpha, cut.hole.astype(np.float32))
 
     @property
     def rig_engine(self):

@@ -114,3 +114,55 @@ def test_loop_cycles_go_round_twice():
     ws = loop_ws(keys, frames=40, cycles=2)
     assert torch.allclose(ws[:20], ws[20:], atol=1e-6)
     assert torch.allclose(ws[::5][:4], keys, atol=1e-6)
+
+
+def test_offset_mixing_moves_the_coarse_rows_by_each_pose_minus_the_mean(G):
+    poses = tiny_poses(G, 4)
+    user = tiny_poses(G, 1, seed=7)[0]
+    out = mix_with_poses(user, poses, cutoff=3, strength=1.0, mixing="offset")
+    assert out.shape == (4, G.num_ws, G.w_dim)
+    assert torch.equal(out[:, 3:], user[3:].expand(4, -1, -1))  # fine rows: the user's bird
+    assert torch.allclose(out[:, :3], user[:3] + poses[:, :3] - poses[:, :3].mean(0), atol=1e-5)
+    assert torch.allclose(out[:, :3].mean(0), user[:3], atol=1e-5)  # the cycle is centred on the user's bird
+    same = tiny_poses(G, 1, seed=3).repeat(4, 1, 1)  # poses that do not differ: nothing moves
+    assert torch.allclose(mix_with_poses(user, same, cutoff=5, mixing="offset"), user.expand(4, -1, -1), atol=1e-5)
+    double = mix_with_poses(user, poses, cutoff=3, strength=2.0, mixing="offset")  # exaggerates, allowed up to 2
+    assert torch.allclose(double[:, :3] - user[:3], 2 * (out[:, :3] - user[:3]), atol=1e-4)
+    assert torch.equal(mix_with_poses(user, poses, cutoff=3, strength=0.0, mixing="offset"), user.expand(4, -1, -1))
+
+
+@pytest.mark.parametrize("bad", [dict(mixing="blend"), dict(mixing="offset", strength=2.5), dict(mixing="swap", strength=1.5)])
+def test_offset_mixing_rejects_bad_values(G, bad):
+    with pytest.raises(ValueError):
+        mix_with_poses(tiny_poses(G, 1)[0], tiny_poses(G, 3), **{"cutoff": 3, **bad})
+
+
+def test_mixing_option_is_checked_with_its_strength_range():
+    from birdanim.errors import BadArgument
+    from birdanim.options import FIELDS, AnimateOptions
+
+    assert AnimateOptions().mixing in FIELDS["mixing"].choices and FIELDS["mixing"].modes == ("gan",)
+    assert AnimateOptions(mixing="offset", strength=1.5).checked(14).strength == 1.5
+    with pytest.raises(BadArgument, match="strength"):
+        AnimateOptions(mixing="swap", strength=1.5).checked(14)
+    with pytest.raises(BadArgument, match="mixing"):
+        AnimateOptions(mixing="blend").checked(14)
+
+
+def test_compositor_fills_only_the_birds_mask_not_its_box():
+    from PIL import Image
+
+    from birdanim.stages.composite import Compositor
+
+    a = np.zeros((100, 200, 3), np.uint8)
+    a[...] = (100, 150, 220)  # sky
+    a[45:55, 120:180] = (200, 60, 20)  # a branch in the bird's box, beside the bird
+    a[30:70, 120:140] = (20, 20, 20)  # the old bird
+    hole = np.zeros((100, 200), np.float32)
+    hole[30:70, 120:140] = 1.0
+    comp = Compositor(Image.fromarray(a), (0, 0, 40), box=(118, 28, 182, 72), hole=hole)
+    bg = comp.background
+    assert np.abs(bg[32:40, 124:136] - (100, 150, 220)).max() < 30  # the bird is gone (away from the branch)
+    assert np.abs(bg[48:52, 160:178] - (200, 60, 20)).max() < 2  # the branch in its box stays
+    boxed = Compositor(Image.fromarray(a), (0, 0, 40), box=(118, 28, 182, 72)).background
+    assert np.abs(boxed[48:52, 160:178] - (200, 60, 20)).max() > 40  # the box-shaped fill would take it

@@ -111,3 +111,22 @@ def test_encoder_start_is_kept_only_when_it_helps(G, features):
     bad = projection(G, target, encoder=_FixedEncoder(true_ws + 50.0), **cfg_steps)
     assert bad.start == "w_avg"
     assert projection(G, target, init_ws=true_ws, **cfg_steps).start == "init_ws"
+
+
+@pytest.mark.parametrize("which,min_res", [("affine", 0), ("fine", 16)])
+def test_pti_tunes_only_the_chosen_parameters(G, target, features, which, min_res):
+    from birdanim.engines.gan.projector import pti_parameters
+
+    init = G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+    cfg = ProjectorConfig(w_steps=0, wplus_steps=2, pti_steps=6, pti_lr=3e-3, loss_res=32, pti_loss_res=32,
+                          pti_params=which, pti_min_res=min_res)
+    res = projection(G, target, config=cfg, init_ws=init, features=features)
+    chosen = {id(p) for p in pti_parameters(res.G_tuned.synthesis, which, min_res)}
+    assert 0 < len(chosen) < len(list(res.G_tuned.synthesis.parameters()))
+    for (name, before), after in zip(G.synthesis.named_parameters(), res.G_tuned.synthesis.parameters()):
+        if id(after) not in chosen:  # everything else stays the shipped generator's
+            assert torch.equal(before, after), name
+    assert any(not torch.equal(b, a) for b, a in zip(G.synthesis.parameters(), res.G_tuned.synthesis.parameters()))
+    with pytest.raises(ValueError):
+        pti_parameters(G.synthesis, "everything")
+

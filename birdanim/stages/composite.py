@@ -33,15 +33,22 @@ class Compositor:
     """Precomputes the scaled photo and mask once; call it with each frame."""
 
     def __init__(self, photo: Image.Image, window: tuple[int, int, int], max_side: int = 1280, feather: float = 0.08,
-                 box: tuple[float, float, float, float] | None = None):
+                 box: tuple[float, float, float, float] | None = None, hole: np.ndarray | None = None):
         # photo: the normalised RGB photo; window: (x0, y0, side) of the square crop in photo pixels
         # (may extend past the border); max_side: cap on the output's long side; feather: mask blur
         # as a fraction of the window side; box: (x0, y0, x1, y1) of the original bird in photo
-        # pixels, inpainted away from the background (None: keep the photo as it is).
+        # pixels, inpainted away from the background (None: keep the photo as it is); hole: the bird's
+        # own mask instead (float [H, W] in 0..1 at the photo's size, e.g. stages.segment's alpha): only
+        # the bird is filled in, not its whole box (takes precedence over box).
         self.size = output_size(photo.width, photo.height, max_side)
         sx, sy = self.size[0] / photo.width, self.size[1] / photo.height
         bg = np.asarray(photo.convert("RGB").resize(self.size, Image.Resampling.LANCZOS))
-        if box is not None:
+        if hole is not None:
+            from birdanim.stages.scene import fill_hole
+
+            small = np.asarray(Image.fromarray((np.clip(hole, 0, 1) * 255).astype(np.uint8)).resize(self.size, Image.Resampling.BILINEAR))
+            bg = fill_hole(bg, small.astype(np.float32) / 255.0)
+        elif box is not None:
             bg = remove_region(bg, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
         self.background = bg.astype(np.float32)
         x0, y0, side = window

@@ -14,7 +14,13 @@ poses are inserted in W+ (the midpoint of the two neighbouring poses) where cons
 furthest apart, the wrap-around from the last frame back to the first included; the manifest marks
 them as in-betweens of which frames.
 
+With --probe (the fidelity benchmark's flight probe, assets/probes/flight_lite2), every pose's render is
+scored P(flight) on its detected bird's crop and poses below --min-flight are dropped (the cycle keeps
+its order); --filter DIR does only that on poses already made (no projection: seconds, not minutes),
+keeping their manifest (weights hash, sources) and adding the scores and what was dropped.
+
 examples:
+  python -m train.tools.make_target_poses --filter assets/target_poses --weights weights/ --out assets/target_poses/
   python -m train.tools.make_target_poses --frames ../shared/reference/aps360/Target2 --weights weights/ --out assets/target_poses/ --steps 80
   python -m train.tools.make_target_poses --frames ../shared/reference/aps360/Target2 --weights /tmp/w --out /tmp/poses --steps 10
 """
@@ -36,8 +42,9 @@ from birdanim.device import set_cpu_threads
 from birdanim.imageops import pil_to_tensor
 from birdanim.engines.gan.poses import save_poses
 from birdanim.engines.gan.projector import projection
-from birdanim.paths import REPO_ROOT
+from birdanim.paths import ASSETS, REPO_ROOT
 
+PROBE = ASSETS / "probes" / "flight_lite2"
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
@@ -63,7 +70,10 @@ def add_inbetweens(ws: list[torch.Tensor], labels: list[str], min_poses: int) ->
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frames", nargs="+", required=True, help="folders (or files) of flying-bird frames, in cycle order")
+    p.add_argument("--frames", nargs="+", default=None, help="folders (or files) of flying-bird frames, in cycle order")
+    p.add_argument("--filter", default=None, help="instead of projecting: drop the perched poses of this poses folder")
+    p.add_argument("--probe", default=str(PROBE), help="flight probe (.safetensors stem) scoring each pose ('none': keep all)")
+    p.add_argument("--min-flight", type=float, default=0.5, help="poses whose render scores below this P(flight) are dropped")
     p.add_argument("--weights", required=True, help="the generator weights folder the poses are for")
     p.add_argument("--out", required=True, help="output folder (e.g. assets/target_poses/)")
     p.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"],
@@ -87,6 +97,10 @@ def main(argv=None) -> int:
     a = Animator(weights=args.weights, detector=None if args.detector == "none" else args.detector, poses_dir=None)
     if a.detector is not None:
         a.detector.min_conf = args.min_conf
+    if args.filter:
+        return filter_poses(a, Path(args.filter), Path(args.out), args)
+    if not args.frames:
+        p.error("--frames (or --filter) is required")
     cfg = replace(resolve_config(args.quality, a.encoder is not None, args.steps), pti_steps=0)
     frames = list_frames(args.frames)
     if not frames:
@@ -120,6 +134,12 @@ def main(argv=None) -> int:
     ws_list, labels = add_inbetweens(ws_list, labels, args.min_poses)
     ws = torch.stack(ws_list)
     renders = render_frames(a.G, ws)
+    flight = score_flight(a, renders, args.probe)
+    dropped = {}
+    if flight is not None:
+        keep = [i for i, f in enumerate(flight) if f >= args.min_flight]
+        dropped = {labels[i]: round(flight[i], 3) for i in range(len(labels)) if i not in keep}
+        ws, renders, labels, flight = ws[keep], renders[keep], [labels[i] for i in keep], [flight[i] for i in keep]
     weights_file = resolve(args.weights, WEIGHTS_FILE)
     extra = {
         "sources": labels,  # file names only: the frames are not redistributed
@@ -129,9 +149,68 @@ def main(argv=None) -> int:
         "restarted": restarted,  # frames whose fit from the previous pose rendered no bird: refit from the encoder / w_avg
         "detector": portable(a.detector.source) if a.detector is not None else None,
         "seconds": round(time.time() - t0, 1),
+        **({"flight_probe": {"probe": portable(args.probe), "min_flight": args.min_flight,
+                             "p_flight": [round(f, 3) for f in flight], "dropped": dropped}} if flight is not None else {}),
     }
     out = save_poses(args.out, ws, renders, weights_file, extra)
     print(f"wrote {len(ws)} poses to {out} in {time.time() - t0:.0f} s")
+    return 0
+
+
+def score_flight(a, renders: np.ndarray, probe_path) -> list[float] | None:
+    """P(flight) of the flight probe on each render's detected bird (training-style crop); 0 when no bird
+    is detected; None when probe_path is 'none'."""
+    if probe_path in (None, "none"):
+        return None
+    from birdanim.metrics.fidelity import FlightProbe, bird_crop, embed, largest_bird, load_lite2
+
+    probe, net = FlightProbe.load(probe_path), load_lite2(a.device)
+    out = []
+    for img in renders:
+        box = largest_bird(a.detector, img) if a.detector is not None else None
+        out.append(float(probe.proba(embed(net, [bird_crop(img, box)]))[0]) if box is not None or a.detector is None else 0.0)
+    return out
+
+
+def filter_poses(a, src: Path, out: Path, args) -> int:
+    """Drop the poses of `src` whose render the flight probe calls perched; write the rest to `out`."""
+    from PIL import Image
+
+    from birdanim.engines.gan.poses import load_poses
+
+    poses = load_poses(src, resolve(args.weights, WEIGHTS_FILE), a.G.num_ws, a.G.w_dim)
+    renders = np.stack([np.asarray(Image.open(src / f"{n}.png").convert("RGB")) for n in poses.names])
+    flight = score_flight(a, renders, args.probe)
+    if flight is None:
+        print("--filter needs a probe", file=sys.stderr)
+        return 2
+    keep = [i for i, f in enumerate(flight) if f >= args.min_flight]
+    if len(keep) < 2:
+        print(f"only {len(keep)} poses score P(flight) >= {args.min_flight}: nothing written", file=sys.stderr)
+        return 1
+    man = dict(poses.manifest)
+    sources = man.get("sources") or poses.names
+    for name, f in zip(poses.names, flight):
+        print(f"{name} ({sources[poses.names.index(name)]}): P(flight) {f:.3f}{'' if f >= args.min_flight else '  dropped'}")
+    extra = {k: v for k, v in man.items() if k not in ("poses", "weights_sha256", "weights_path")}
+    extra["sources"] = [sources[i] for i in keep]
+    if "final_losses" in man:  # one per projected frame (in-betweens have none): keep the kept frames'
+        frames = [s_ for s_ in sources if not s_.startswith("in-between")]
+        extra["final_losses"] = [man["final_losses"][frames.index(sources[i])] for i in keep if sources[i] in frames]
+    extra["flight_probe"] = {"probe": portable(args.probe), "min_flight": args.min_flight,
+                             "p_flight": [round(flight[i], 3) for i in keep],
+                             "dropped": {sources[i]: round(flight[i], 3) for i in range(len(flight)) if i not in keep},
+                             "filtered_from": list(sources)}
+    ws = poses.ws[keep]
+    tmp = out.with_name(out.name + ".tmp") if out.resolve() == src.resolve() else out
+    save_poses(tmp, ws, renders[keep], resolve(args.weights, WEIGHTS_FILE), extra)
+    if tmp != out:  # replace the folder's poses: the old pose_XX files beyond the kept count go
+        for f in out.glob("pose_*"):
+            f.unlink()
+        for f in tmp.iterdir():
+            f.replace(out / f.name)
+        tmp.rmdir()
+    print(f"kept {len(keep)} of {len(flight)} poses in {out}")
     return 0
 
 

@@ -5,7 +5,13 @@
     for batch in iter_frames(G, ws): ...              # uint8 [B, H, W, 3], noise fixed
 
 Coarse rows [0, cutoff) of ws decide pose and shape, fine rows [cutoff, num_ws) colour and texture
-(the original project used cutoff 7 of 14 at 256 px).
+(the original project used cutoff 7 of 14 at 256 px). Two ways to give the bird a pose:
+
+- "swap" (the original project's): the coarse rows are replaced by the pose's, so the bird takes the
+  pose bird's shape and, through the coarse rows' share of colour, much of its colouring too;
+- "offset": the coarse rows are *moved* by the pose's difference from the mean of all poses,
+  ws[:cutoff] + strength x (pose[:cutoff] - mean(poses)[:cutoff]): what the poses have in common (the
+  pose birds' own look) cancels out, what changes along the wing-beat is added to the user's bird.
 """
 
 from __future__ import annotations
@@ -20,14 +26,18 @@ from birdanim.errors import Cancelled
 from birdanim.imageops import tensor_to_uint8
 
 MIN_FRAMES, MAX_FRAMES = 2, 600
+MIXINGS = ("offset", "swap")
+MAX_STRENGTH = {"swap": 1.0, "offset": 2.0}  # a swap beyond 1 extrapolates past the pose; an offset may exaggerate it
 
 
 
 def mix_with_poses(
     user_ws: torch.Tensor,  # [num_ws, w_dim] or [1, num_ws, w_dim]: the user's bird
     poses: torch.Tensor,  # [K, num_ws, w_dim]: target poses of one wing-beat cycle
-    cutoff: int = 7,  # rows [0, cutoff) come from the pose; 1..num_ws-1
-    strength: float = 1.0,  # 1: hard swap of the coarse rows; 0: the user's ws unchanged; between: a blend
+    cutoff: int = 7,  # rows [0, cutoff) come from (swap) or are moved by (offset) the pose; 1..num_ws-1
+    strength: float = 1.0,  # swap: 1 hard swap, 0 the user's ws unchanged, between a blend; offset: the
+    # scale of the pose's difference from the mean pose (0: unchanged, 1: the poses' own spread)
+    mixing: str = "swap",  # "swap" or "offset" (see the module docstring)
 ) -> torch.Tensor:
     """One mixed ws per pose: [K, num_ws, w_dim]."""
     user = user_ws.reshape(1, *user_ws.shape[-2:]).to(poses.device, poses.dtype)
@@ -36,10 +46,15 @@ def mix_with_poses(
         raise ValueError(f"poses {tuple(poses.shape)} do not match the user's ws {tuple(user.shape)}")
     if not 1 <= cutoff <= num_ws - 1:
         raise ValueError(f"cutoff must be in 1..{num_ws - 1}, got {cutoff}")
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in 0..1, got {strength}")
+    if mixing not in MIXINGS:
+        raise ValueError(f"mixing must be one of {', '.join(MIXINGS)}, got {mixing!r}")
+    if not 0.0 <= strength <= MAX_STRENGTH[mixing]:
+        raise ValueError(f"strength must be in 0..{MAX_STRENGTH[mixing]:g} for {mixing}, got {strength}")
     out = user.repeat(poses.shape[0], 1, 1)
-    out[:, :cutoff] = torch.lerp(out[:, :cutoff], poses[:, :cutoff], strength)
+    if mixing == "swap":
+        out[:, :cutoff] = torch.lerp(out[:, :cutoff], poses[:, :cutoff], strength)
+    else:
+        out[:, :cutoff] += strength * (poses[:, :cutoff] - poses[:, :cutoff].mean(0, keepdim=True))
     return out
 
 

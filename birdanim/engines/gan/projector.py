@@ -52,6 +52,12 @@ class ProjectorConfig:
     # one; skipping the 256 px block halves the cost of a step. The ws rows only the skipped blocks
     # read (the finest colour detail) keep their starting values (encoder or stage-1 w).
     synth_res: int | None = None
+    # Pivotal tuning: which parameters of the generator copy move, and the loss side it is tuned at.
+    # "all": the whole synthesis network; "affine": only the per-layer style affines (the A's that map w to
+    # modulation) and the toRGB layers; "fine": every parameter of the blocks at sides >= pti_min_res.
+    pti_params: str = "all"
+    pti_min_res: int = 0  # smallest block side tuned when pti_params == "fine"
+    pti_loss_res: int | None = None  # side of the PTI losses (None: loss_res)
 
 
 PRESETS = {
@@ -155,11 +161,28 @@ def _optimise_ws(synth, ws_init, loss_fn, steps, cfg: ProjectorConfig, w_std, nu
     return var.detach()
 
 
+PTI_PARAMS = ("all", "affine", "fine")
+
+
+def pti_parameters(synthesis, which: str = "all", min_res: int = 0) -> list[torch.nn.Parameter]:
+    """The synthesis parameters pivotal tuning moves (see ProjectorConfig.pti_params)."""
+    if which == "all":
+        return list(synthesis.parameters())
+    if which == "affine":
+        return [p for n, p in synthesis.named_parameters() if ".affine." in n or ".torgb." in n]
+    if which == "fine":
+        return [p for b in synthesis.blocks if b.resolution >= min_res for p in b.parameters()]
+    raise ValueError(f"pti_params must be one of {PTI_PARAMS}, got {which!r}")
+
+
 def _pivotal_tuning(G, ws, loss_fn, cfg: ProjectorConfig, log, progress) -> torch.nn.Module:
-    """Fine-tune a copy of G's synthesis network so that it reproduces the target at ws."""
+    """Fine-tune a copy of G's synthesis network (the parameters cfg.pti_params names) so that it
+    reproduces the target at ws."""
     G_tuned = copy.deepcopy(G).train().requires_grad_(False)
-    G_tuned.synthesis.requires_grad_(True)
-    opt = torch.optim.Adam(G_tuned.synthesis.parameters(), lr=cfg.pti_lr)
+    params = pti_parameters(G_tuned.synthesis, cfg.pti_params, cfg.pti_min_res)
+    for prm in params:
+        prm.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=cfg.pti_lr)
     for step in range(cfg.pti_steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.pti_steps, cfg.pti_lr, cfg.warmup, cfg.rampdown)
@@ -240,7 +263,9 @@ def projection(
         ws = _optimise_ws(synth, ws, loss_fn, cfg.wplus_steps, cfg, w_std, G.num_ws, gen, log, progress, False)
     G_tuned = None
     if cfg.pti_steps > 0:
-        G_tuned = _pivotal_tuning(G, ws, loss_fn, cfg, log, progress)
+        pti_res = min(cfg.pti_loss_res or cfg.loss_res, G.img_resolution)
+        pti_loss = loss_fn if pti_res == loss_fn.res else Loss(target, features, pti_res, cfg.pixel_weight)
+        G_tuned = _pivotal_tuning(G, ws, pti_loss, cfg, log, progress)
     return Projection(ws=ws.detach(), G_tuned=G_tuned, losses=losses, start=start)
 
 
