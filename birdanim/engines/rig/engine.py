@@ -91,7 +91,7 @@ def body_texture(photo: np.ndarray, alpha: np.ndarray, rig: Rig) -> tuple[np.nda
         belly = float(np.dot(rig.point("belly") - c, -d))
         limit = max(belly, 0.18 * rig.length) + 0.02 * rig.length
         fade = np.clip((depth - limit) / max(2.0, 0.04 * rig.length), 0, 1)
-        fade *= along > -0.35 * rig.length  # the tail, hanging below an upright bird's axis, stays
+        fade *= np.abs(along + 0.1 * rig.length) < 0.3 * rig.length  # legs hang from the belly: tail and head stay
         a *= 1 - fade
     rgba = np.concatenate([np.clip(rgb, 0, 255) / 255.0, a[..., None]], axis=2)
     return premultiply(rgba), a

@@ -17,10 +17,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class WingBeat:
-    top: float = 72.0  # elevation at the top of the stroke, degrees
-    bottom: float = -48.0  # elevation at the bottom of the stroke
+    top: float = 80.0  # elevation at the top of the stroke, degrees
+    bottom: float = -30.0  # elevation at the bottom of the stroke
     downstroke: float = 0.6  # share of the period spent on the down-stroke
-    view_tilt: float = 18.0  # camera a little above the bird: separates the near and the far wing
+    view_tilt: float = 40.0  # camera a little above the bird: separates the near and the far wing
     flex_up: float = 1.0  # wrist flexion at mid up-stroke (0..1)
     bob: float = 0.045  # body rise and fall, as a share of the body length
     pitch: float = 4.0  # body pitch swing, degrees
@@ -73,7 +73,7 @@ class FlightPath:
     drift: float = 0.03  # hover: size of the slow figure-of-eight, share of the frame's short side
     lift: float = 0.3  # hover: how far a perched bird rises from its perch, share of its body length
     rise: float = 0.06  # cross: height of the path's gentle wave, share of the frame's height
-    level: float = 0.65  # how far the body turns from its perched angle towards a flight attitude (0..1)
+    level: float = 0.9  # how far the body turns from its perched angle towards a flight attitude (0..1)
     attitude: float = 12.0  # the flight attitude: degrees nose-up
 
 

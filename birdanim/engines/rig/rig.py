@@ -38,7 +38,7 @@ class Rig:
     belly: tuple[float, float]
     near_wing: str = "left"  # the bird's own side that faces the camera ("left" | "right"), as CUB names it
     in_flight: bool = False  # the photo shows the wings spread: the engine beats the bird's own wings
-    wing_length: float = 0.8  # one wing's length (shoulder to tip) as a share of the body length
+    wing_length: float = 1.05  # one wing's length (shoulder to tip) as a share of the body length
     source: str = "keypoints"  # how the joints were found: "keypoints", "mask" or "user"
     notes: list[str] = field(default_factory=list)
 
@@ -185,8 +185,9 @@ def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | 
         side = np.dot(kp["back"] - centroid, normal)
     elif "belly" in kp or "breast" in kp:
         side = -np.dot(_mean([kp.get("belly"), kp.get("breast")]) - centroid, normal)
-    else:
-        side = -normal[1]
+    else:  # the bill points forward, away from the back; a level bill: the back is up
+        bill = np.dot(beak - head, normal)
+        side = -bill if abs(bill) > 0.05 * np.linalg.norm(beak - head) + 1e-6 else -normal[1]
     dorsal = normal if side >= 0 else -normal
     length = float(np.linalg.norm(beak - tail))
 
