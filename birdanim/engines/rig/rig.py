@@ -143,6 +143,19 @@ def _mask_extent(pts: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> 
     return float(band.max()) if band.size else 0.0
 
 
+def _solidity(alpha: np.ndarray) -> float:
+    """Area of the shape over the area of its convex hull (1 for a convex blob)."""
+    import cv2
+
+    m = (alpha > 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 1.0
+    c = max(contours, key=cv2.contourArea)
+    hull = cv2.contourArea(cv2.convexHull(c))
+    return float(cv2.contourArea(c) / hull) if hull > 0 else 1.0
+
+
 def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | None = None) -> Rig:
     """Joints from the bird's mask ([H, W] 0..1) and its visible CUB keypoints in the same pixels
     (names as in birdanim.engines.rig.keypoints.KEYPOINT_NAMES; missing parts left out). Without
@@ -221,6 +234,8 @@ def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | 
     spread = [np.abs(np.dot(w - tail, normal)) for w in (lw, rw) if w is not None]
     extent_across = float(np.ptp(pts @ normal))
     in_flight = bool(extent_across > 1.1 * length) or bool(spread and max(spread) > 0.32 * length)
+    if source == "mask" and _solidity(alpha) < 0.6:  # long thin wings make a hollow silhouette
+        in_flight = True
     if in_flight:
         notes.append("the bird looks like it is already flying: its own wings will beat")
 
