@@ -102,7 +102,7 @@ def test_openvino_path_matches_ultralytics_and_leaves_threads_alone(tmp_path, mo
     import cv2
     import torch
 
-    from birdanim.stages.detect import BIRD_CLASS, BirdDetector, OpenVINOYolo, _keep_thread_settings, _prepare_ultralytics_env
+    from birdanim.stages.detect import BIRD_CLASS, BirdDetector, OpenVINOYolo, keep_thread_settings, _prepare_ultralytics_env
 
     needs_detector()
     test_zip = needs_shared("data", "birds256", "test.zip")
@@ -123,7 +123,7 @@ def test_openvino_path_matches_ultralytics_and_leaves_threads_alone(tmp_path, mo
     assert torch.get_num_threads() == 2 and cv2.getNumThreads() == 2
 
     _prepare_ultralytics_env()
-    with _keep_thread_settings():
+    with keep_thread_settings():
         from ultralytics import YOLO
 
         r = YOLO(str(shared_detector()), task="detect").predict(np.asarray(canvas)[..., ::-1], imgsz=640, conf=0.05,

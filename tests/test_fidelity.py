@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from birdanim.metrics import fidelity as fm
 from birdanim.stages.detect import Box
-
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+from conftest import needs_shared
 
 
 def _bird_photo(size: int = 96) -> np.ndarray:
@@ -141,10 +137,7 @@ def test_shipped_probe_accuracy_on_100_test_photos():
     from birdanim.metrics.photos import cached_features, read_meta
     from birdanim.paths import ASSETS
 
-    if not (SHARED / "data" / "birds256" / "meta.csv").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail("../shared/data is missing under CI")
-        pytest.skip("needs ../shared/data/birds256 (the shared data folder beside the checkout)")
+    needs_shared("data", "birds256", "meta.csv")
     probe = fm.FlightProbe.load(ASSETS / "probes" / "flight_lite2")
     test = read_meta("test")
     rng = np.random.default_rng(0)

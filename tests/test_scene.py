@@ -4,13 +4,12 @@ ONNX model of the same interface."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-
-from birdanim.errors import InpainterUnavailableError  # noqa: E402
-from birdanim.stages.scene import LamaInpainter, fill_hole, hole_mask, push_pull, sky_background  # noqa: E402
+from birdanim.errors import InpainterUnavailableError
+from birdanim.stages.scene import LamaInpainter, fill_hole, hole_mask, push_pull, sky_background
 
 
 def striped(h=160, w=200, seed=0):
@@ -93,8 +92,8 @@ def test_lama_missing_file_is_a_clear_error(tmp_path):
 def tiny_lama(tmp_path_factory):
     """An ONNX model with LaMa-ONNX's interface (image [1,3,512,512] 0..1, mask [1,1,512,512] ->
     [1,3,512,512]) that paints the hole mid-grey: the loading and the plumbing, not the quality."""
-    pytest.importorskip("onnx")  # torch.onnx's exporter writes the file with it
-    torch = pytest.importorskip("torch")
+    import onnx  # noqa: F401  (torch.onnx's exporter writes the file with it; a dev requirement)
+    import torch
 
     class Grey(torch.nn.Module):
         def forward(self, image, mask):
@@ -111,7 +110,6 @@ def tiny_lama(tmp_path_factory):
 
 
 def test_lama_inpainter_runs_a_tiny_onnx_model(tiny_lama, monkeypatch):
-    pytest.importorskip("openvino")
     monkeypatch.setenv("BIRDANIM_INPAINTER", str(tiny_lama))
     lama = LamaInpainter()  # "auto" finds it through the environment variable
     assert lama.source == str(tiny_lama)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-
-from birdanim.errors import SegmenterUnavailableError  # noqa: E402
-from birdanim.stages.detect import Box  # noqa: E402
-from birdanim.stages.segment import (  # noqa: E402
+from birdanim.errors import SegmenterUnavailableError
+from birdanim.stages.detect import Box
+from birdanim.stages.segment import (
     FALLBACK_NOTE,
     Cutout,
     YoloSegmenter,
@@ -120,7 +119,6 @@ def test_segmenter_candidates(monkeypatch, tmp_path):
 
 
 def test_segmenter_missing_weights_is_a_clear_error(tmp_path):
-    pytest.importorskip("ultralytics")
     with pytest.raises(SegmenterUnavailableError, match="BIRDANIM_SEGMENTER"):
         YoloSegmenter(tmp_path / "nope-seg.pt")
 

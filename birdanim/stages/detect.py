@@ -140,7 +140,7 @@ def crop_square(img: Image.Image, window: tuple[int, int, int], out_size: int) -
 
 
 @contextmanager
-def _keep_thread_settings():
+def keep_thread_settings():
     """Put back what ultralytics changes process-wide: `import ultralytics` sets OMP_NUM_THREADS=1 when
     unset, `import ultralytics.utils` calls cv2.setNumThreads(0), and every predict on the CPU calls
     torch.set_num_threads(min(8, cores - 1)); the generator and the rig renderer run after detection."""
@@ -274,7 +274,7 @@ class BirdDetector:
                 if xml is not None:  # compiled here, so the first photo does not pay for it
                     return OpenVINOYolo(xml), c
                 _prepare_ultralytics_env()
-                with _keep_thread_settings():
+                with keep_thread_settings():
                     from ultralytics import YOLO
 
                     if c == "yolov8n.pt" and not Path(c).exists():
@@ -293,7 +293,7 @@ class BirdDetector:
             found = self.model.boxes(rgb, self.min_conf, classes=[BIRD_CLASS])
             xyxy, conf, cls = found[:, :4], found[:, 4], found[:, 5]
         else:
-            with _keep_thread_settings():
+            with keep_thread_settings():
                 res = self.model.predict(rgb[..., ::-1], imgsz=self.imgsz, conf=self.min_conf, classes=[BIRD_CLASS],
                                          iou=IOU, verbose=False)[0]
             xyxy = res.boxes.xyxy.cpu().numpy().reshape(-1, 4)

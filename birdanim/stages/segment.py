@@ -379,11 +379,12 @@ class YoloSegmenter:
 
     @staticmethod
     def _load(candidates: list[str]):
-        from birdanim.stages.detect import _prepare_ultralytics_env
+        from birdanim.stages.detect import keep_thread_settings, _prepare_ultralytics_env
 
         _prepare_ultralytics_env()
         try:
-            from ultralytics import YOLO
+            with keep_thread_settings():  # importing ultralytics sets cv2's threads to 0 and OMP_NUM_THREADS=1
+                from ultralytics import YOLO
         except ImportError as e:
             raise SegmenterUnavailableError("the ultralytics package is not installed: pip install ultralytics") from e
         errors = []
@@ -403,8 +404,11 @@ class YoloSegmenter:
         )
 
     def mask(self, photo: np.ndarray, box, others: Sequence = ()) -> np.ndarray | None:
-        res = self.model.predict(np.ascontiguousarray(photo[..., ::-1]), imgsz=self.imgsz, conf=self.min_conf,
-                                 classes=[BIRD_CLASS], verbose=False, retina_masks=True)[0]
+        from birdanim.stages.detect import keep_thread_settings
+
+        with keep_thread_settings():  # ultralytics' predict leaves torch at min(8, cores - 1) threads otherwise
+            res = self.model.predict(np.ascontiguousarray(photo[..., ::-1]), imgsz=self.imgsz, conf=self.min_conf,
+                                     classes=[BIRD_CLASS], verbose=False, retina_masks=True)[0]
         m = select_instance(res, photo.shape[:2], box)
         return None if m is None else exclude_boxes(m, box, others)
 
