@@ -66,6 +66,7 @@ body:not([data-rendering="1"]) #live-frames {display: none !important}
                   transition: width 0.4s}
 .stage-bar span {position: relative; padding: 0 0.6em; line-height: 1.9em; font-size: 0.9em}
 #rig-hint p {margin: 0; font-size: 0.85em}
+#downloads:not(:has(table)) {display: none !important}
 .step-title p {margin: 0}
 #title h2 {margin: 0}
 """
@@ -575,7 +576,7 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
             status = gr.HTML(status_bar("Upload a photo, then press Render."), elem_id="render-status")
             live.render()
             video.render()
-            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, height=80)
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
     with gr.Accordion("Advanced", open=False, elem_id="advanced"):
         with gr.Row():
             scene = gr.Radio(list(FIELDS["scene"].choices), value=d.scene, label="Scene", info=PLAIN["scene"])

@@ -129,6 +129,9 @@ def test_render_shows_frames_then_the_video_in_the_same_place(page):
     frames = page.locator("#frames input[type=number]")
     frames.fill("90")
     frames.press("Enter")
+    page.locator("#advanced").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "4a_advanced.png"), full_page=True)
+    page.evaluate("() => window.scrollTo(0, 0)")
     page.locator("#advanced").get_by_text("Advanced", exact=True).click()  # folded again
     page.click("#render-btn")
     page.wait_for_function("() => document.body.dataset.rendering === '1'")
