@@ -138,7 +138,7 @@ def test_training_targets_and_metrics():
 
 # ---------------------------------------------------------------- slow: the shipped head on real crops
 
-PCK_FLOOR = 0.60  # measured on these 20 crops (see weights/keypoints/README.md), with a margin
+PCK_FLOOR = 0.80  # measured 0.903 on these 20 crops (visibility 0.780) with the shipped head; a margin below
 
 
 def _shared_or_skip():
@@ -167,5 +167,6 @@ def test_shipped_weights_locate_parts_on_test_crops():
     dist = np.linalg.norm(xy - np.nan_to_num(true_xy), axis=-1)
     pck = ((dist <= 25.6) & true_vis).sum() / true_vis.sum()
     vis_acc = ((vis >= 0.5) == true_vis).mean()
+    print(f"20 test crops: PCK@0.1 {pck:.3f}, visibility accuracy {vis_acc:.3f}")
     assert pck >= PCK_FLOOR, f"PCK@0.1 {pck:.3f} on 20 test crops, floor {PCK_FLOOR}"
-    assert vis_acc >= 0.75, f"visibility accuracy {vis_acc:.3f}"
+    assert vis_acc >= 0.65, f"visibility accuracy {vis_acc:.3f}"
