@@ -712,7 +712,7 @@ def build_similarity_tab(service, gallery_seeds: gr.State, gallery_psi: gr.State
         "(they tend to share looks), blue pairs further apart. Random seeds are nearly unrelated, so the colour "
         "scale stretches to the largest value off the diagonal (each bird with itself, 1).")
     heatmap = gr.Image(label="Similarity of the birds' w (average w subtracted)", show_label=False, type="numpy",
-                       elem_id="similarity-map", interactive=False, format="png")
+                       elem_id="similarity-map", interactive=False, format="png", height=600)
     table = gr.Dataframe(label="Similarity matrix", interactive=False)
 
     @friendly
