@@ -241,11 +241,11 @@ def _rig_key(path, cx, cy, size) -> list:
 
 def _box_view(photo, box):
     """The photo at the rig step's size with the bird's box drawn (shown while the rig is computed)."""
-    from birdanim.ui.rigview import _dashed_rect, photo_scale
+    from birdanim.ui.rigview import dashed_rect, photo_scale
 
     s = photo_scale(photo.size, RIG_SIZE)
     img = np.array(photo.resize((round(photo.width * s), round(photo.height * s))).convert("RGB"))
-    _dashed_rect(img, (box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s), (255, 255, 255), 2)
+    dashed_rect(img, (box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s), (255, 255, 255), 2)
     return img
 
 
@@ -550,9 +550,9 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                                 height=250, elem_id="photo")
             which = gr.Dropdown(label="Which bird", choices=[], visible=False, interactive=True)
             if examples:
-                gr.Examples([[str(p)] for p in examples], inputs=[photo], outputs=[video], fn=example_render(service), cache_examples=True,
-                            cache_mode="lazy", label="Or try a photo (Kaggle BIRDS-525, CC0)", examples_per_page=8,
-                            elem_id="examples")
+                gr.Examples([[str(p)] for p in examples], inputs=[photo], outputs=[video], fn=example_render(service),
+                            cache_examples=True, cache_mode="lazy", label="Or try a photo (Kaggle BIRDS-525, CC0)",
+                            examples_per_page=8, elem_id="examples")
         with gr.Column(scale=4, min_width=300):
             gr.Markdown("**2. Check the rig**: pick a joint below, then click where it belongs on the photo.",
                         elem_classes=["step-title"])

@@ -50,13 +50,6 @@ def to_bird_rig(rig: Rig, s: float) -> Rig:
     return rig.scaled(s)
 
 
-def nearest_joint(rig: Rig, xy, max_dist: float | None = None) -> str | None:
-    """The joint closest to xy (None when none is within max_dist)."""
-    d = {j: float(np.hypot(*(rig.point(j) - np.asarray(xy, float)))) for j in JOINTS}
-    j = min(d, key=d.get)
-    return j if max_dist is None or d[j] <= max_dist else None
-
-
 def draw_rig(photo: np.ndarray, alpha: np.ndarray, rig: Rig, selected: str | None = None,
              box: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """uint8 [H, W, 3]: the photo, slightly dimmed outside the cut-out, the cut-out's outline, the
@@ -74,7 +67,7 @@ def draw_rig(photo: np.ndarray, alpha: np.ndarray, rig: Rig, selected: str | Non
     cv2.drawContours(img, contours, -1, (255, 255, 255), lw + 1, cv2.LINE_AA)
     cv2.drawContours(img, contours, -1, (0, 0, 0), max(1, lw - 1), cv2.LINE_AA)
     if box is not None:
-        _dashed_rect(img, box, (255, 255, 255), lw)
+        dashed_rect(img, box, (255, 255, 255), lw)
 
     def pt(j):
         x, y = rig.point(j)
@@ -102,7 +95,7 @@ def draw_rig(photo: np.ndarray, alpha: np.ndarray, rig: Rig, selected: str | Non
     return img
 
 
-def _dashed_rect(img: np.ndarray, box, colour, lw: int, dash: int = 10) -> None:
+def dashed_rect(img: np.ndarray, box, colour, lw: int, dash: int = 10) -> None:
     import cv2
 
     h, w = img.shape[:2]
