@@ -79,19 +79,19 @@ def draw_rig(photo: np.ndarray, alpha: np.ndarray, rig: Rig, selected: str | Non
     r = max(4, round(max(h, w) / 90))
     font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, max(h, w) / 700)
     thick = max(1, round(max(h, w) / 400))
-    for j in JOINTS:
-        c = COLOURS[j]
-        if j == selected:
-            cv2.circle(img, pt(j), r + 2 * lw + 3, (255, 255, 255), lw + 1, cv2.LINE_AA)
-        cv2.circle(img, pt(j), r, (0, 0, 0), -1, cv2.LINE_AA)
-        cv2.circle(img, pt(j), r - lw, c, -1, cv2.LINE_AA)
+    for j in JOINTS:  # labels first, so that no label hides another joint's dot
         label = SHORT[j]
         (tw, th), _ = cv2.getTextSize(label, font, fs, thick)
         x, y = pt(j)
         tx = min(max(2, x + r + 3), w - tw - 2)
         ty = min(max(th + 2, y - r), h - 3)
         cv2.putText(img, label, (tx, ty), font, fs, (0, 0, 0), thick + 3, cv2.LINE_AA)
-        cv2.putText(img, label, (tx, ty), font, fs, c, thick, cv2.LINE_AA)
+        cv2.putText(img, label, (tx, ty), font, fs, COLOURS[j], thick, cv2.LINE_AA)
+    for j in JOINTS:
+        if j == selected:
+            cv2.circle(img, pt(j), r + 2 * lw + 3, (255, 255, 255), lw + 1, cv2.LINE_AA)
+        cv2.circle(img, pt(j), r, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(img, pt(j), r - lw, COLOURS[j], -1, cv2.LINE_AA)
     return img
 
 
