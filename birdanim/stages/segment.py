@@ -204,7 +204,8 @@ def exclude_boxes(binary: np.ndarray, box, others: Sequence) -> np.ndarray:
 
 
 def grabcut_mask(photo: np.ndarray, box, others: Sequence = (), work_side: int = 200, iters: int = 5,
-                 allow: float = 0.06, context: float = 0.3, core: float = 0.0, raw: list | None = None) -> np.ndarray:
+                 allow: float = 0.06, context: float = 0.3, core: float = 0.0, raw: list | None = None,
+                 seeds: Sequence = ()) -> np.ndarray:
     """uint8 0/1 [H, W] binary mask of the bird in `box` by GrabCut, cleaned (see the module doc).
 
     work_side: long side in px of the region GrabCut runs on (speed); iters: GrabCut iterations;
@@ -212,7 +213,8 @@ def grabcut_mask(photo: np.ndarray, box, others: Sequence = (), work_side: int =
     context: how much surrounding background (fraction of the box size per side) feeds the colour model;
     core: axes (fraction of the box's) of a central ellipse taken as certainly bird (0: none; a flying
     bird's box centre may be sky, so it is only the second try); raw: if a list, GrabCut's mask before
-    the clean-up (uint8 0/1 [H, W], thin parts included) is appended to it.
+    the clean-up (uint8 0/1 [H, W], thin parts included) is appended to it; seeds: (x, y) photo pixels
+    known to be on the bird (its keypoints: a dark head on a dark background is otherwise easily lost).
     """
     import cv2
 
@@ -258,6 +260,9 @@ def grabcut_mask(photo: np.ndarray, box, others: Sequence = (), work_side: int =
     gc[edge & (inner == 0)] = cv2.GC_BGD
     if core > 0:
         gc[ellipse_mask((rh, rw), rb, core) > 0] = cv2.GC_FGD
+    dot = max(1, int(round(0.025 * min(rb[2] - rb[0], rb[3] - rb[1]))))
+    for x, y in seeds:
+        cv2.circle(gc, (int(round((x - C0) * sx)), int(round((y - R0) * sy))), dot, int(cv2.GC_FGD), -1)
     inbox = np.zeros((rh, rw), bool)
     inbox[max(0, int(rb[1])) : int(np.ceil(rb[3])), max(0, int(rb[0])) : int(np.ceil(rb[2]))] = True
     for o in others:  # the other birds: background (probable where they overlap the chosen box)
@@ -416,9 +421,11 @@ class YoloSegmenter:
 # ---------------------------------------------------------------- the entry point
 
 
-def segment_bird(photo: np.ndarray, box, others: Sequence = (), segmenter: YoloSegmenter | None = None) -> Cutout:
+def segment_bird(photo: np.ndarray, box, others: Sequence = (), segmenter: YoloSegmenter | None = None,
+                 seeds: Sequence = ()) -> Cutout:
     """The chosen bird's soft mask. photo: uint8 [H, W, 3] RGB; box: its Box (photo pixels); others:
-    the other birds' boxes (kept out of the mask); segmenter: a loaded YoloSegmenter, or None for GrabCut."""
+    the other birds' boxes (kept out of the mask); segmenter: a loaded YoloSegmenter, or None for GrabCut;
+    seeds: (x, y) points known to lie on the bird (its keypoints), certain foreground for GrabCut."""
     photo = np.asarray(photo)
     if photo.ndim != 3 or photo.shape[2] != 3:
         raise ValueError("photo must be uint8 [H, W, 3] RGB")
@@ -442,7 +449,7 @@ def segment_bird(photo: np.ndarray, box, others: Sequence = (), segmenter: YoloS
     # core, another working size) runs only when the first mask fails the checks
     for kw in (dict(), dict(core=0.2, work_side=160)):
         raw: list = []
-        m = grabcut_mask(photo, box, others, raw=raw, **kw)
+        m = grabcut_mask(photo, box, others, raw=raw, seeds=seeds, **kw)
         ok, why = mask_is_plausible(m, box)
         if ok:
             return Cutout(soft_edge(m), "grabcut", notes, hole=raw[0] if raw else None)

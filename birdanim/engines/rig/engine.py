@@ -68,18 +68,24 @@ def body_texture(photo: np.ndarray, alpha: np.ndarray, rig: Rig) -> tuple[np.nda
     if not rig.in_flight:
         region = folded_wing_region(alpha, rig)
         if region.sum() > 20:
-            from birdanim.stages.scene import push_pull
-
-            # the body's own colours flow into the wing's place (a pyramid fill from the body's pixels
-            # around it, within the bird's bounding box), keeping some of the feather detail
+            # the body's own colours flow in from around the wing's place: OpenCV's inpainting at a
+            # reduced size (the fill is smooth; full size took seconds), inside the bird's box only,
+            # with the background first painted the body's median so that it cannot bleed in
             ys, xs = np.nonzero(alpha > 0.05)
             y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            known = ((alpha[y0:y1, x0:x1] > 0.5) & ~region[y0:y1, x0:x1]).astype(np.float32)
             sub = rgb[y0:y1, x0:x1]
-            filled = push_pull(sub, known)
+            inside = alpha[y0:y1, x0:x1] > 0.5
+            reg = region[y0:y1, x0:x1]
+            base = sub.copy()
+            base[~inside] = np.median(sub[inside & ~reg], 0) if (inside & ~reg).any() else np.median(sub[inside], 0)
+            k = min(1.0, 128.0 / max(sub.shape[:2]))
+            small = cv2.resize(base, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+            hole = cv2.resize(reg.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+            filled = cv2.inpaint(np.clip(small, 0, 255).astype(np.uint8), hole, 5, cv2.INPAINT_TELEA)
+            filled = cv2.resize(filled.astype(np.float32), (sub.shape[1], sub.shape[0]), interpolation=cv2.INTER_LINEAR)
             sigma = max(1.0, 0.01 * rig.length)
             detail = sub - cv2.GaussianBlur(sub, (0, 0), sigma)
-            blend = cv2.GaussianBlur(region[y0:y1, x0:x1].astype(np.float32), (0, 0), max(1.5, 0.03 * rig.length))[..., None]
+            blend = cv2.GaussianBlur(reg.astype(np.float32), (0, 0), max(1.5, 0.03 * rig.length))[..., None]
             rgb[y0:y1, x0:x1] = (1 - blend) * sub + blend * (cv2.GaussianBlur(filled, (0, 0), sigma) + 0.45 * detail)
         # legs: fade out what lies further below the axis than the belly
         h, w = alpha.shape
@@ -196,10 +202,13 @@ class RigEngine:
             scale_box = lambda b: Box(b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s, b.conf)  # noqa: E731
             box, others = scale_box(box), [scale_box(o) for o in others]
             rig = rig.scaled(s) if rig is not None else None
-        cut = segment_bird(photo, box, others, self.segmenter)
+        kp = self.find_keypoints(photo, box) if rig is None else {}
+        # the body's keypoints are certainly bird: seeds for the cut-out (not the legs: the perch is near)
+        seeds = [p for n, p in kp.items() if n not in ("left leg", "right leg")]
+        cut = segment_bird(photo, box, others, self.segmenter, seeds=seeds)
         notes = list(cut.notes)
         if rig is None:
-            rig = estimate_rig(cut.alpha, self.find_keypoints(photo, box))
+            rig = estimate_rig(cut.alpha, kp)
         notes += rig.notes
         if scene == "sky":
             backdrop = sky_background(photo.shape[0], photo.shape[1], photo)
