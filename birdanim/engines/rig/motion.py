@@ -71,7 +71,7 @@ def span_scale(elevation: float, tilt: float, near: bool) -> float:
 class FlightPath:
     kind: str = "hover"  # "hover": in place with a slow drift; "cross": across the frame and round again
     drift: float = 0.03  # hover: size of the slow figure-of-eight, share of the frame's short side
-    lift: float = 0.3  # hover: how far a perched bird rises from its perch, share of its body length
+    lift: float = 0.5  # hover: how far a perched bird rises from its perch, share of its body length
     rise: float = 0.06  # cross: height of the path's gentle wave, share of the frame's height
     level: float = 0.9  # how far the body turns from its perched angle towards a flight attitude (0..1)
     attitude: float = 12.0  # the flight attitude: degrees nose-up
