@@ -522,6 +522,11 @@ ANIMATE_API = ("photo", "cx", "cy", "size", "mode", "scene", "path", "beats_per_
                "quality", "seed", "strength", "gif")
 # The output area is one place: the frames as they render, replaced by the video when it is done (a
 # page-side switch: visibility updates from the server would make gradio keep per-session copies).
+STEP2 = {  # the middle column's title, per engine
+    "rig": "**2. Check the rig**: pick a joint below, then click where it belongs on the photo.",
+    "gan": "**2. Check the bird**: the dashed box should hold it (the GAN sees a square around it); "
+           "move it under Advanced, Crop.",
+}
 RENDERING_ON = "() => { document.body.dataset.rendering = '1'; }"
 RENDERING_OFF = "() => { delete document.body.dataset.rendering; }"
 
@@ -554,8 +559,7 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
                             cache_examples=True, cache_mode="lazy", label="Or try a photo (Kaggle BIRDS-525, CC0)",
                             examples_per_page=8, elem_id="examples")
         with gr.Column(scale=4, min_width=300):
-            gr.Markdown("**2. Check the rig**: pick a joint below, then click where it belongs on the photo.",
-                        elem_classes=["step-title"])
+            step2 = gr.Markdown(STEP2[d.mode], elem_classes=["step-title"])
             view = gr.Image(label="The rig", show_label=False, type="numpy", height=300, interactive=False,
                             format="png", elem_id="rig-view", buttons=[])
             with gr.Group(visible=d.mode == "rig") as rig_tools:
@@ -583,16 +587,15 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
             fpath = gr.Radio(list(FIELDS["path"].choices), value=d.path, label="Flight path", info=PLAIN["path"])
             frames = _slider("frames", "Frames", d.frames, 1, elem_id="frames")
             fps = _slider("fps", "Frames per second", d.fps, 1)
+        with gr.Row(visible=d.mode == "gan") as gan_opts:
+            cutoff = gr.Slider(FIELDS["cutoff"].lo, num_ws - 1, value=min(d.cutoff, num_ws - 1), step=1,
+                               label="Style-mix cutoff layer", info=PLAIN["cutoff"])
+            strength = _slider("strength", "Pose strength", d.strength, 0.05)
+            quality = gr.Radio(list(FIELDS["quality"].choices), value=d.quality, label="Projection quality",
+                               info=PLAIN["quality"])
         with gr.Row():
             with gr.Group(visible=d.mode == "rig") as rig_opts:
                 beats = _slider("beats_per_second", "Wing-beats per second", d.beats_per_second, 0.5)
-            with gr.Group(visible=d.mode == "gan") as gan_opts:
-                with gr.Row():
-                    cutoff = gr.Slider(FIELDS["cutoff"].lo, num_ws - 1, value=min(d.cutoff, num_ws - 1), step=1,
-                                       label="Style-mix cutoff layer", info=PLAIN["cutoff"])
-                    strength = _slider("strength", "Pose strength", d.strength, 0.05)
-                    quality = gr.Radio(list(FIELDS["quality"].choices), value=d.quality, label="Projection quality",
-                                       info=PLAIN["quality"])
             seed = gr.Number(value=d.seed, precision=0, minimum=FIELDS["seed"].lo, maximum=FIELDS["seed"].hi,
                              label="Seed", info=PLAIN["seed"])
             gif = gr.Checkbox(label="Also make a GIF", info="A GIF plays everywhere but is larger and less sharp.")
@@ -630,8 +633,8 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
     joint.change(h["on_joint"], [rig_state, joint], [view], api_visibility="private", queue=False)
     reset.click(h["on_reset"], [rig_state, joint], [view, rig_state, spread], api_visibility="private", queue=False)
     spread.input(h["on_in_flight"], [rig_state, spread], [rig_state], api_visibility="private", queue=False)
-    mode.change(lambda m: (gr.update(visible=m == "rig"),) * 2 + (gr.update(visible=m == "gan"),), [mode],
-                [rig_opts, rig_tools, gan_opts], queue=False, api_visibility="private")
+    mode.change(lambda m: (gr.update(visible=m == "rig"),) * 2 + (gr.update(visible=m == "gan"), STEP2[m]), [mode],
+                [rig_opts, rig_tools, gan_opts, step2], queue=False, api_visibility="private")
     render_btn.click(None, None, None, js=RENDERING_ON, queue=False)
     render_event = render_btn.click(
         h["render"], [photo, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,

@@ -104,6 +104,18 @@ def test_first_screen_has_photo_render_and_output_without_scrolling(page):
     assert not page.locator("#frames").is_visible()
 
 
+def test_the_engine_choice_shows_its_own_controls(page):
+    assert page.locator("#joint").is_visible()  # the rig's joints belong to the rig engine
+    page.locator("#mode").get_by_text("GAN style mixing", exact=True).click()
+    page.locator("#joint").wait_for(state="hidden", timeout=10_000)
+    page.locator("#advanced").get_by_text("Advanced", exact=True).click()
+    assert page.get_by_text("Style-mix cutoff layer").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "1b_gan_mode.png"), full_page=True)
+    page.locator("#advanced").get_by_text("Advanced", exact=True).click()
+    page.locator("#mode").get_by_text("Your bird's own wings", exact=True).click()
+    page.locator("#joint").wait_for(state="visible", timeout=10_000)
+
+
 def test_upload_shows_the_rig_and_a_click_moves_a_joint(page):
     upload(page, EXAMPLE)
     page.wait_for_function("() => (document.querySelector('#rig-hint') || {}).innerText?.includes('joints')",
