@@ -106,7 +106,7 @@ def extract_photos(photos, folder: Path) -> list[Path]:
 # ---------------------------------------------------------------- the worker: one mode in a fresh process
 
 
-def call_animate(a, photo, mode: str, frames: int, scene: str, out_dir: Path):
+def call_animate(a, photo, mode: str, frames: int, scene: str, out_dir: Path, extra: dict | None = None):
     """The one adapter to the service's animate(): the options form when the service has it, else the
     older keyword form (GAN only)."""
     params = [p for p in inspect.signature(a.animate).parameters.values()
@@ -114,7 +114,7 @@ def call_animate(a, photo, mode: str, frames: int, scene: str, out_dir: Path):
     if len(params) >= 2:  # animate(photo, options, ...)
         from birdanim.options import AnimateOptions
 
-        return a.animate(photo, AnimateOptions(mode=mode, frames=frames, scene=scene), out_dir=out_dir)
+        return a.animate(photo, AnimateOptions(mode=mode, frames=frames, scene=scene, **(extra or {})), out_dir=out_dir)
     if mode != "gan":
         raise SystemExit(f"this service's animate() has no mode {mode!r} yet (no animate(photo, options))")
     if scene not in ("photo", "crop"):
@@ -122,7 +122,8 @@ def call_animate(a, photo, mode: str, frames: int, scene: str, out_dir: Path):
     return a.animate(photo, frames=frames, in_scene=scene == "photo", out_dir=out_dir)
 
 
-def worker(mode: str, photo_paths: list[Path], frames: int, scene: str, videos: Path, result: Path) -> int:
+def worker(mode: str, photo_paths: list[Path], frames: int, scene: str, videos: Path, result: Path,
+           extra: dict | None = None) -> int:
     from birdanim.device import set_cpu_threads
     from birdanim.service import Animator
 
@@ -139,7 +140,7 @@ def worker(mode: str, photo_paths: list[Path], frames: int, scene: str, videos: 
         out_dir = videos / mode / path.stem
         t = time.perf_counter()
         photo = a.load_photo(path)
-        res = call_animate(a, photo, mode, frames, scene, out_dir)
+        res = call_animate(a, photo, mode, frames, scene, out_dir, extra if mode == "gan" else None)
         wall = time.perf_counter() - t
         recs.append({"file": path.name, "seconds": wall, "total": float(res.timings.get("total", wall)),
                      "timings": {k: float(v) for k, v in res.timings.items()}, "mp4": str(res.mp4_path),
@@ -157,7 +158,8 @@ def worker(mode: str, photo_paths: list[Path], frames: int, scene: str, videos: 
 def run_mode(mode: str, photo_paths: list[Path], args, videos: Path, tmp: Path) -> dict:
     result = tmp / f"worker-{mode}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--frames", str(args.frames),
-           "--scene", args.scene, "--videos", str(videos), "--result", str(result), "--photos", *map(str, photo_paths)]
+           "--scene", args.scene, "--videos", str(videos), "--result", str(result), "--photos", *map(str, photo_paths),
+           *(["--gan-options", *args.gan_options] if args.gan_options else [])]
     print(f"[{mode}] animating {len(photo_paths)} photos in a fresh process ...", flush=True)
     subprocess.run(cmd, check=True, cwd=REPO_ROOT)
     return json.loads(result.read_text())
@@ -317,13 +319,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT, help="sheets and videos (default %(default)s)")
     ap.add_argument("--docs", type=Path, default=REPO_ROOT / "docs", help="where docs/fidelity-<mode>.jpg goes")
     ap.add_argument("--json", type=Path, default=None, help="write every number here, e.g. out/fidelity/results.json")
+    ap.add_argument("--gan-options", nargs="*", default=None, metavar="KEY=VALUE",
+                    help="GAN mode options other than the defaults, e.g. quality=balanced mixing=swap cutoff=7")
     ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--photos", nargs="*", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--videos", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.photos, args.frames, args.scene, args.videos, args.result)
+        extra = {k: (v if k in ("quality", "mixing", "path", "scene") else float(v))
+                 for k, v in (o.split("=", 1) for o in args.gan_options or [])}
+        extra = {k: int(v) if k in ("cutoff", "cycles") else v for k, v in extra.items()}
+        return worker(args.worker, args.photos, args.frames, args.scene, args.videos, args.result, extra)
 
     import torch
 

@@ -86,6 +86,11 @@ PTI_VARIANTS = {
     "affine 20 @128 lr3e-3": dict(pti_steps=20, pti_lr=3e-3, pti_params="affine", pti_loss_res=128),
     "fine>=64 20 @128 lr3e-3": dict(pti_steps=20, pti_lr=3e-3, pti_params="fine", pti_min_res=64, pti_loss_res=128),
     "all 10 @256 lr3e-3": dict(pti_steps=10, pti_lr=3e-3, pti_loss_res=256),
+    "affine 10 @128 lr3e-3": dict(pti_steps=10, pti_lr=3e-3, pti_params="affine", pti_loss_res=128),
+    "affine 20 @128 synth128 lr3e-3": dict(pti_steps=20, pti_lr=3e-3, pti_params="affine", pti_loss_res=128, pti_synth_res=128),
+    "affine 20 @128 lr1e-2": dict(pti_steps=20, pti_lr=1e-2, pti_params="affine", pti_loss_res=128),
+    "all 10 @128 synth128 lr3e-3": dict(pti_steps=10, pti_lr=3e-3, pti_loss_res=128, pti_synth_res=128),
+    "all 20 @128 synth128 lr3e-3": dict(pti_steps=20, pti_lr=3e-3, pti_loss_res=128, pti_synth_res=128),
 }
 
 
@@ -231,6 +236,47 @@ def summary(paths: list[Path]) -> None:
               f"detect {m['bird_detect']:.2f}")
 
 
+def plot(paths: list[Path], out: Path, title: str = "") -> None:
+    """identity vs flight of every mixing setting in the combo files (mean over photos): docs/gan-tradeoff.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+    pts = {}
+    for key in recs[0]["mix"]:
+        v = [r["mix"][key] for r in recs]
+        pts[key] = (float(np.mean([x["flight"] for x in v])), float(np.mean([x["identity"] for x in v])))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=100)
+    ax.axvspan(0.6, 1.0, ymin=0, ymax=1, color="#e8f5e9")
+    ax.axhline(0.55, color="#2e7d32", lw=1, ls="--")
+    ax.text(0.61, 0.555, "target: identity >= 0.55, flight >= 0.6", color="#2e7d32", fontsize=8, va="bottom")
+    swap = sorted((int(k.split(":")[1]), v) for k, v in pts.items() if k.startswith("swap"))
+    ax.plot([v[0] for _, v in swap], [v[1] for _, v in swap], "o-", color="#1565c0", label="swap (cutoff beside each point)")
+    for c, v in swap:
+        ax.annotate(str(c), v, textcoords="offset points", xytext=(4, 3), fontsize=8, color="#1565c0")
+    off = [(k, v) for k, v in pts.items() if k.startswith("offset")]
+    ax.plot([v[0] for _, v in off], [v[1] for _, v in off], "s", color="#c62828", label="offset (cutoff:strength)")
+    for k, v in off:
+        ax.annotate(":".join(k.split(":")[1:]).replace(".0", ""), v, textcoords="offset points", xytext=(4, -9), fontsize=7,
+                    color="#c62828")
+    ax.axhline(0.41, color="grey", lw=0.8, ls=":")
+    ax.text(0.99, 0.412, "two different species (0.41)", color="grey", fontsize=7, ha="right", va="bottom")
+    ax.axhline(0.65, color="grey", lw=0.8, ls=":")
+    ax.text(0.99, 0.652, "same species (0.65)", color="grey", fontsize=7, ha="right", va="bottom")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0.25, 0.75)
+    ax.set_xlabel("flight (flight probe on the keyframes' bird; 0 where no bird is detected)")
+    ax.set_ylabel("identity (Lite2 cosine to the photo's bird)")
+    ax.set_title(title or f"GAN mode: identity vs flight, n = {len(recs)} photos", fontsize=10)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    print(f"wrote {out}")
+
+
 @torch.no_grad()
 def cmd_poses(s: Setup, poses_dir: Path | None) -> list[dict]:
     from birdanim.metrics.fidelity import bird_crop, embed, largest_bird
@@ -250,7 +296,9 @@ def cmd_poses(s: Setup, poses_dir: Path | None) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["project", "mix", "poses", "combo", "summary"])
+    ap.add_argument("what", choices=["project", "mix", "poses", "combo", "summary", "plot"])
+    ap.add_argument("--plot-out", type=Path, default=REPO_ROOT / "docs" / "gan-tradeoff.png")
+    ap.add_argument("--title", default="")
     ap.add_argument("--only", default=None, help="combo: photo indices to run, e.g. 0,2 (split a run over processes)")
     ap.add_argument("--mix-variant", default="none", help="combo: the PTI variant whose generator renders the mixes")
     ap.add_argument("--lines", nargs="*", type=Path, default=[], help="summary: the combo JSON-lines files")
@@ -267,6 +315,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     if args.what == "summary":
         summary(args.lines)
+        return 0
+    if args.what == "plot":
+        plot(args.lines, args.plot_out, args.title)
         return 0
     s = Setup(0 if args.what == "poses" else args.n, args.seed)
     if args.only:

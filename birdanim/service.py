@@ -151,9 +151,10 @@ class Animator:
 
         with torch.no_grad():
             self.G.synthesis(self.G.mapping.w_avg.reshape(1, 1, -1).repeat(1, self.num_ws, 1))
-        # One projection step: the first backward pass pays oneDNN's set-up (measured ~2-4 s here).
+        # One projection step (and one PTI step): the first backward pass pays oneDNN's set-up (measured ~2-4 s here).
         blank = torch.zeros(1, 3, self.G.img_resolution, self.G.img_resolution, device=self.device)
-        projection(self.G, blank, config=replace(PRESETS["fast"], w_steps=0, wplus_steps=1), features=self.features)
+        projection(self.G, blank, config=replace(PRESETS["fast"], w_steps=0, wplus_steps=1, pti_steps=min(1, PRESETS["fast"].pti_steps)),
+                   features=self.features)
         if self.detector is not None:
             self.detector(Image.new("RGB", (128, 128), (128, 128, 128)))
 

@@ -107,7 +107,7 @@ def test_encoder_start_is_kept_only_when_it_helps(G, features):
         target = G.synthesis(true_ws)
     cfg_steps = dict(quality="fast", steps=2, features=features)
     good = projection(G, target, encoder=_FixedEncoder(true_ws), **cfg_steps)
-    assert good.start == "encoder" and len(good.losses) == 2  # with a start: no W stage
+    assert good.start == "encoder" and len(good.losses) == 2 + PRESETS["fast"].pti_steps  # with a start: no W stage
     bad = projection(G, target, encoder=_FixedEncoder(true_ws + 50.0), **cfg_steps)
     assert bad.start == "w_avg"
     assert projection(G, target, init_ws=true_ws, **cfg_steps).start == "init_ws"
@@ -130,3 +130,10 @@ def test_pti_tunes_only_the_chosen_parameters(G, target, features, which, min_re
     with pytest.raises(ValueError):
         pti_parameters(G.synthesis, "everything")
 
+
+
+def test_presets_fit_the_budget_shape():
+    # the default preset tunes the generator (pivotal tuning) but stays short; best does the most of everything
+    fast, balanced, best = (PRESETS[k] for k in ("fast", "balanced", "best"))
+    assert fast.pti_steps > 0 and fast.pti_steps <= balanced.pti_steps <= best.pti_steps
+    assert fast.wplus_steps + fast.w_steps <= balanced.wplus_steps + balanced.w_steps <= best.wplus_steps + best.w_steps

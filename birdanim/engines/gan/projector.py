@@ -7,8 +7,9 @@ Stages (each optional, sizes set by the quality preset):
 1. W: optimise one w shared by all layers, from the encoder's prediction (its layer mean) or w_avg.
    Noise is added to w early on (a ramp that decays to zero) so the search does not stall.
 2. W+: optimise every layer's w separately, from stage 1's result (or the encoder's ws).
-3. PTI (pivotal tuning, "best" only): fine-tune a *copy* of the synthesis network for a few steps
-   so it reproduces this bird exactly at the found ws. The caller renders with the tuned copy.
+3. PTI (pivotal tuning, every preset): fine-tune a *copy* of the synthesis network (by default only
+   its style affines) for a few steps so it reproduces this bird more closely at the found ws. The
+   caller renders with the tuned copy; the poses mixed in later are rendered by it too.
 
 The noise maps stay the generator's constant ones. NVlabs' projector also optimises them; here that was
 tried and removed: on 6 test photos it gave PSNR 16.94 vs 16.95 dB for 14% more time (this generator's
@@ -58,13 +59,27 @@ class ProjectorConfig:
     pti_params: str = "all"
     pti_min_res: int = 0  # smallest block side tuned when pti_params == "fine"
     pti_loss_res: int | None = None  # side of the PTI losses (None: loss_res)
+    # PTI renders only the blocks up to this side (None: all), like synth_res: about half the cost of a
+    # step at 128; the skipped 256 px block is not tuned (it adds the finest detail on top of the rest).
+    pti_synth_res: int | None = None
 
 
+# Pivotal tuning of the style affines only ("affine": the A's mapping each layer's w to its modulation,
+# and toRGB) at lr 3e-3. Measured after the fast W+ fit on 6 benchmark photos (benchmarks/sweep_gan.py,
+# 2026-12-07; PSNR / Lite0 distance of the crop, Lite2 identity of its bird to the photo's):
+#   no PTI 10.8 dB / 1.52 / 0.433;  affine 10 steps 13.8 dB / 1.39 / 0.511;  affine 20 steps 14.7 dB / 1.28 / 0.502;
+#   all parameters 10 steps 14.5 dB / 1.28 / 0.476 (and its frames were detected as a bird less often:
+#   tuning the convolutions breaks the poses);  affine 20 at lr 1e-2 15.5 dB / 1.17 / 0.576 (but bird-detect
+#   0.50);  affine 20 on the 128 px blocks only (pti_synth_res 128) 9.3 dB: the 256 px block must be tuned too.
+# A step of affine PTI costs about 0.8x a W+ step of the fast preset (CPU time, 1 thread).
 PRESETS = {
     # fast: the whole job in seconds on a 2-core CPU; relies on the encoder for a good start.
-    "fast": ProjectorConfig(w_steps=0, wplus_steps=12, lr=0.03, loss_res=128, synth_res=128),
-    "balanced": ProjectorConfig(w_steps=40, wplus_steps=60, loss_res=128),
-    "best": ProjectorConfig(w_steps=100, wplus_steps=150, pti_steps=40, loss_res=192),
+    "fast": ProjectorConfig(w_steps=0, wplus_steps=12, lr=0.03, loss_res=128, synth_res=128,
+                            pti_steps=10, pti_lr=3e-3, pti_params="affine", pti_loss_res=128),
+    "balanced": ProjectorConfig(w_steps=40, wplus_steps=60, loss_res=128,
+                                pti_steps=20, pti_lr=3e-3, pti_params="affine", pti_loss_res=128),
+    "best": ProjectorConfig(w_steps=100, wplus_steps=150, loss_res=192,
+                            pti_steps=40, pti_lr=3e-3, pti_params="affine", pti_loss_res=192),
 }
 NO_ENCODER_W_STEPS = {"fast": 10}  # without an encoder, "fast" first searches W from w_avg
 
@@ -183,10 +198,11 @@ def _pivotal_tuning(G, ws, loss_fn, cfg: ProjectorConfig, log, progress) -> torc
     for prm in params:
         prm.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=cfg.pti_lr)
+    synth = partial_synthesis(G_tuned, cfg.pti_synth_res)
     for step in range(cfg.pti_steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.pti_steps, cfg.pti_lr, cfg.warmup, cfg.rampdown)
-        loss = loss_fn(G_tuned.synthesis(ws, noise_mode="const"))
+        loss = loss_fn(synth(ws, noise_mode="const"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
