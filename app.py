@@ -780,10 +780,13 @@ ABOUT = """
    crop framed like the training photos (you can pick another bird or move the crop by hand).
 2. **Project it into the GAN.** A StyleGAN2-ADA-style generator trained on cropped bird photos has a
    latent space W+ (one 512-number vector per synthesis layer). An encoder gives a first guess and a
-   short optimisation refines it until the generator draws a bird close to yours.
-3. **Borrow a wing-beat.** About ten *target poses* (latents of birds with their wings at different
+   short optimisation refines it until the generator draws a bird close to yours; then a copy of the
+   generator's style layers is tuned for a few steps on your photo (*pivotal tuning*).
+3. **Borrow a wing-beat.** Five *target poses* (latents of a bird with its wings at different
    points of a beat) lend their coarse layers (below the *cutoff*) to your bird's latents, which keep
-   the fine layers: colours and texture. This is *style mixing*.
+   the fine layers: colours and texture. This is *style mixing*. The cutoff is the layer where the pose
+   stops and your bird starts: layers below it (posture, wing shape) follow the wing-beat, layers from it
+   up (colour, feathers) stay yours, so a lower cutoff keeps more of your bird and a higher one flaps harder.
 4. **Interpolate and render.** Smooth interpolation between the mixed keyframes gives a loop of
    frames; the generator renders each one and ffmpeg writes an H.264 MP4.
 

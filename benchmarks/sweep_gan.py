@@ -252,7 +252,15 @@ def plot(paths: list[Path], out: Path, title: str = "") -> None:
     ax.axvspan(0.6, 1.0, ymin=0, ymax=1, color="#e8f5e9")
     ax.axhline(0.55, color="#2e7d32", lw=1, ls="--")
     ax.text(0.61, 0.555, "target: identity >= 0.55, flight >= 0.6", color="#2e7d32", fontsize=8, va="bottom")
-    swap = sorted((int(k.split(":")[1]), v) for k, v in pts.items() if k.startswith("swap"))
+    swap = sorted((int(k.split(":")[1]), v) for k, v in pts.items() if k.startswith("swap") and float(k.split(":")[2]) == 1.0)
+    for k, v in pts.items():  # partial swaps (a blend of the coarse rows)
+        if k.startswith("swap") and float(k.split(":")[2]) != 1.0:
+            ax.plot(*v, "D", color="#6a1b9a")
+            ax.annotate(f"swap {k.split(':')[1]} at {float(k.split(':')[2]):g}", v, textcoords="offset points",
+                        xytext=(4, 3), fontsize=7, color="#6a1b9a")
+    name = next(iter(recs[0]["project"]))  # the reconstruction without any pose
+    rec = (float(np.mean([r["project"][name]["flight"] for r in recs])), float(np.mean([r["project"][name]["identity"] for r in recs])))
+    ax.plot(*rec, "*", ms=11, color="#ef6c00", label="no pose: the projected crop itself")
     ax.plot([v[0] for _, v in swap], [v[1] for _, v in swap], "o-", color="#1565c0", label="swap (cutoff beside each point)")
     for c, v in swap:
         ax.annotate(str(c), v, textcoords="offset points", xytext=(4, 3), fontsize=8, color="#1565c0")

@@ -48,8 +48,8 @@ FIELDS: dict[str, Field] = {
     "mixing": Field("how the wing-beat poses reach your bird: offset (its layers below the cutoff are moved by "
                     "each pose's difference from the mean pose: keeps its colours) or swap (they are replaced by the "
                     "pose's: the original method) (gan mode)", choices=MIXINGS, modes=("gan",)),
-    "strength": Field("how far the poses move your bird: swap 0..1 (1 = the pose's layers), offset 0..2 (1 = the "
-                      "poses' own spread) (gan mode)", 0, 2, modes=("gan",)),
+    "strength": Field("how far the poses move your bird: 1 = the pose's own layers (swap) or the poses' own spread "
+                      "(offset, which also accepts up to 2 to exaggerate it) (gan mode)", 0, 1, modes=("gan",)),
     "quality": Field("projection effort: fast, balanced or best (slow; gan mode)", choices=QUALITIES, modes=("gan",)),
     "seed": Field("random seed (projection noise, small variations of the motion)", 0, 2**31 - 1),
 }
@@ -68,6 +68,8 @@ class AnimateOptions:
     beats_per_second: float = 3.0
     cycles: int = 1
     cutoff: int = 7
+    # swap at cutoff 7: the best identity/flight trade-off measured (offsets keep more of the bird but it
+    # does not fly: README, "The GAN mode")
     mixing: str = "swap"
     strength: float = 1.0
     quality: str = "fast"
@@ -103,8 +105,8 @@ class AnimateOptions:
             hi = spec.hi
             if f.name == "cutoff" and num_ws is not None:
                 hi = num_ws - 1
-            if f.name == "strength" and self.mixing == "swap":
-                hi = 1  # a swap beyond the pose's own layers is no longer a blend
+            if f.name == "strength" and self.mixing == "offset":
+                hi = 2  # an offset may exaggerate the poses' spread; a swap beyond the pose is no longer a blend
             if (spec.lo is not None and num < spec.lo) or (hi is not None and num > hi):
                 raise BadArgument(f"{f.name} must be in {_fmt(spec.lo)}..{_fmt(hi)}; got {v}")
             vals[f.name] = num
