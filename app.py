@@ -776,19 +776,33 @@ def build_mixing_tab(service) -> None:
 
 ABOUT = """
 ### How it works
-1. **Find the bird.** A YOLOv8 detector finds birds in your photo; the largest is cut out as a square
-   crop framed like the training photos (you can pick another bird or move the crop by hand).
-2. **Project it into the GAN.** A StyleGAN2-ADA-style generator trained on cropped bird photos has a
+**Find the bird.** A YOLOv8 detector finds birds in your photo; the largest is chosen (you can pick
+another bird or move the crop by hand).
+
+**Engine 1, your bird's own wings (rig, the default).**
+1. *Cut it out.* GrabCut, seeded by the detector's box and the bird's keypoints, separates the bird
+   from its background; the spot where it sat is filled in from its surroundings.
+2. *Rig it.* A small network finds 15 parts (beak, crown, eyes, nape, back, breast, belly, wings,
+   legs, tail, throat); from them come the body's axis and the shoulders where the wings attach. You
+   can move these joints before rendering.
+3. *Give it wings.* A perched bird's folded wing is painted over with its body's colours and a spread
+   wing is built: the feather layout of a real wing, coloured with your bird's plumage, its coverts
+   laid down from your bird's own folded wing. A bird photographed in flight keeps its own wings.
+4. *Beat them.* The body and the wings are triangle meshes bent by as-rigid-as-possible deformation
+   through a wing-beat (a longer down-stroke, the wrist folding on the up-stroke, the body rising and
+   falling against the wings). The bird hovers over its photo or crosses it, in a seamless loop.
+
+**Engine 2, GAN style mixing (the original project's method).**
+1. *Project it into the GAN.* A StyleGAN2-ADA-style generator trained on cropped bird photos has a
    latent space W+ (one 512-number vector per synthesis layer). An encoder gives a first guess and a
-   short optimisation refines it until the generator draws a bird close to yours; then a copy of the
-   generator's style layers is tuned for a few steps on your photo (*pivotal tuning*).
-3. **Borrow a wing-beat.** Five *target poses* (latents of a bird with its wings at different
-   points of a beat) lend their coarse layers (below the *cutoff*) to your bird's latents, which keep
-   the fine layers: colours and texture. This is *style mixing*. The cutoff is the layer where the pose
-   stops and your bird starts: layers below it (posture, wing shape) follow the wing-beat, layers from it
-   up (colour, feathers) stay yours, so a lower cutoff keeps more of your bird and a higher one flaps harder.
-4. **Interpolate and render.** Smooth interpolation between the mixed keyframes gives a loop of
-   frames; the generator renders each one and ffmpeg writes an H.264 MP4.
+   short optimisation refines it until the generator draws a bird close to yours.
+2. *Borrow a wing-beat.* *Target poses* (latents of a bird with its wings at different points of a
+   beat) lend their coarse layers to your bird's latents, which keep the fine layers. The cutoff is
+   the layer where the pose stops and your bird starts: layers below it (posture, wing shape) follow
+   the wing-beat, layers from it up (colour, feathers) stay yours, so a lower cutoff keeps more of your
+   bird and a higher one flaps harder.
+3. *Interpolate and render* a smooth loop; ffmpeg writes an H.264 MP4. This generator saw few birds
+   in flight (2.7% of its training photos), so its frames keep less of your bird than the rig engine.
 
 ### Your photos
 Uploads and the videos made from them are used only to answer your request. The app deletes its
@@ -796,13 +810,15 @@ per-request files as soon as the result is handed over, and gradio's copies of u
 are deleted at most about 20 minutes later (`delete_cache`). No other copy is kept, and no image is
 logged.
 
-**The videos are synthetic:** every frame is drawn by a neural network. They show a bird *like* yours
-in a made-up flight, not footage of your bird.
+**The videos are synthetic:** the rig engine moves your bird's own pixels, but its spread wings are
+painted and its flight is made up; the GAN engine draws every frame with a neural network. Neither is
+footage of your bird flying.
 
 ### Licences
 - Code: MIT (this project).
 - Training data: CUB-200-2011 (Caltech-UCSD Birds, research and non-commercial use only) and
-  Kaggle BIRDS-525 (CC0). The trained weights inherit CUB's research-only terms.
+  Kaggle BIRDS-525 (CC0). The generator, the keypoint model and the flight probe inherit CUB's
+  research-only terms.
 - Detector: Ultralytics YOLOv8 (AGPL-3.0), COCO-pretrained.
 - Perceptual features: EfficientNet-Lite (Apache-2.0), ImageNet-pretrained.
 """
