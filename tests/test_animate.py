@@ -160,9 +160,12 @@ def test_compositor_fills_only_the_birds_mask_not_its_box():
     a[30:70, 120:140] = (20, 20, 20)  # the old bird
     hole = np.zeros((100, 200), np.float32)
     hole[30:70, 120:140] = 1.0
-    comp = Compositor(Image.fromarray(a), (0, 0, 40), box=(118, 28, 182, 72), hole=hole)
+    a[5:12, 175:182] = (250, 250, 0)  # a corner of the box the frame's ellipse does not cover (a missed head)
+    window = (100, 0, 100)  # the frame's ellipse covers the bird and the branch
+    comp = Compositor(Image.fromarray(a), window, box=(118, 5, 182, 72), hole=hole)
     bg = comp.background
     assert np.abs(bg[32:40, 124:136] - (100, 150, 220)).max() < 30  # the bird is gone (away from the branch)
-    assert np.abs(bg[48:52, 160:178] - (200, 60, 20)).max() < 2  # the branch in its box stays
-    boxed = Compositor(Image.fromarray(a), (0, 0, 40), box=(118, 28, 182, 72)).background
-    assert np.abs(boxed[48:52, 160:178] - (200, 60, 20)).max() > 40  # the box-shaped fill would take it
+    assert np.abs(bg[48:52, 150:170] - (200, 60, 20)).max() < 2  # the branch inside the ellipse stays
+    assert np.abs(bg[6:11, 176:181] - (100, 150, 220)).max() < 40  # the box outside the ellipse is filled
+    boxed = Compositor(Image.fromarray(a), window, box=(118, 5, 182, 72)).background
+    assert np.abs(boxed[48:52, 150:170] - (200, 60, 20)).max() > 40  # the box-shaped fill would take the branch

@@ -38,19 +38,13 @@ class Compositor:
         # (may extend past the border); max_side: cap on the output's long side; feather: mask blur
         # as a fraction of the window side; box: (x0, y0, x1, y1) of the original bird in photo
         # pixels, inpainted away from the background (None: keep the photo as it is); hole: the bird's
-        # own mask instead (float [H, W] in 0..1 at the photo's size, e.g. stages.segment's alpha): only
-        # the bird is filled in, not its whole box (takes precedence over box).
+        # own mask (float [H, W] in 0..1 at the photo's size, e.g. stages.segment's alpha): then only the
+        # mask is filled inside the frame's ellipse (where the frame hides the rest), and the whole grown
+        # box outside it (where a mask that missed a dark head or tail would leave a ghost of it). Filling
+        # the whole box instead leaves no known pixels when the bird fills the photo: the fill turns black.
         self.size = output_size(photo.width, photo.height, max_side)
         sx, sy = self.size[0] / photo.width, self.size[1] / photo.height
         bg = np.asarray(photo.convert("RGB").resize(self.size, Image.Resampling.LANCZOS))
-        if hole is not None:
-            from birdanim.stages.scene import fill_hole
-
-            small = np.asarray(Image.fromarray((np.clip(hole, 0, 1) * 255).astype(np.uint8)).resize(self.size, Image.Resampling.BILINEAR))
-            bg = fill_hole(bg, small.astype(np.float32) / 255.0)
-        elif box is not None:
-            bg = remove_region(bg, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
-        self.background = bg.astype(np.float32)
         x0, y0, side = window
         self.x0, self.y0 = int(round(x0 * sx)), int(round(y0 * sy))
         self.side = max(2, int(round(side * (sx + sy) / 2)))
@@ -60,6 +54,25 @@ class Compositor:
         self.dst = (max(0, self.y0), min(H, self.y0 + self.side), max(0, self.x0), min(W, self.x0 + self.side))
         r0, r1, c0, c1 = self.dst
         self.src = (r0 - self.y0, r1 - self.y0, c0 - self.x0, c1 - self.x0)
+
+        if hole is not None:
+            from birdanim.stages.scene import fill_hole
+
+            h = np.asarray(Image.fromarray((np.clip(hole, 0, 1) * 255).astype(np.uint8)).resize(self.size, Image.Resampling.BILINEAR),
+                           np.float32) / 255.0
+            if box is not None:  # where the frame does not cover the box: the bird's parts a mask can miss
+                b = _grown_box((box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), 0.06, self.size[0], self.size[1])
+                cover = np.zeros(h.shape, np.float32)
+                r0, r1, c0, c1 = self.dst
+                s0, s1, t0, t1 = self.src
+                cover[r0:r1, c0:c1] = self.mask[s0:s1, t0:t1, 0]
+                if b is not None:
+                    x0b, y0b, x1b, y1b = b
+                    h[y0b:y1b, x0b:x1b] = np.maximum(h[y0b:y1b, x0b:x1b], (cover[y0b:y1b, x0b:x1b] < 0.5).astype(np.float32))
+            bg = fill_hole(bg, h)
+        elif box is not None:
+            bg = remove_region(bg, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+        self.background = bg.astype(np.float32)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """uint8 [h, w, 3] generated frame -> uint8 [H, W, 3] photo with the frame blended in."""
@@ -83,12 +96,19 @@ def remove_region(img: np.ndarray, box: tuple[float, float, float, float], grow:
     from birdanim.stages.scene import fill_hole
 
     h, w = img.shape[:2]
+    b = _grown_box(box, grow, w, h)
+    if b is None:
+        return img
+    x0, y0, x1, y1 = b
+    alpha = np.zeros((h, w), np.float32)
+    alpha[y0:y1, x0:x1] = 1.0
+    return fill_hole(img, alpha, work_side=work_side)
+
+
+def _grown_box(box, grow: float, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) integer pixels of box grown by `grow` x its size per side, clipped to w x h; None if empty."""
     x0, y0, x1, y1 = box
     gx, gy = grow * (x1 - x0), grow * (y1 - y0)
     x0, y0 = max(0, int(x0 - gx)), max(0, int(y0 - gy))
     x1, y1 = min(w, int(np.ceil(x1 + gx))), min(h, int(np.ceil(y1 + gy)))
-    if x1 <= x0 or y1 <= y0:
-        return img
-    alpha = np.zeros((h, w), np.float32)
-    alpha[y0:y1, x0:x1] = 1.0
-    return fill_hole(img, alpha, work_side=work_side)
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
