@@ -153,7 +153,7 @@ def test_committed_poses_match_committed_weights():
 
     G = load_generator(REPO / "weights")
     poses = load_poses(DEFAULT_POSES_DIR, weights_file, G.num_ws, G.w_dim)  # raises WeightsError on mismatch
-    assert poses.ws.shape[0] >= 10
+    assert poses.ws.shape[0] >= 5  # the five the flight probe calls flying (assets/target_poses/README.md)
 
 
 def test_make_target_poses_script(weights, tmp_path, monkeypatch):

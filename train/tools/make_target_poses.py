@@ -138,6 +138,9 @@ def main(argv=None) -> int:
     dropped = {}
     if flight is not None:
         keep = [i for i, f in enumerate(flight) if f >= args.min_flight]
+        if len(keep) < 2:  # a cycle needs two poses: keep them all and say so (e.g. a generator still training)
+            print(f"only {len(keep)} poses score P(flight) >= {args.min_flight}: all {len(flight)} kept", file=sys.stderr)
+            keep = list(range(len(flight)))
         dropped = {labels[i]: round(flight[i], 3) for i in range(len(labels)) if i not in keep}
         ws, renders, labels, flight = ws[keep], renders[keep], [labels[i] for i in keep], [flight[i] for i in keep]
     weights_file = resolve(args.weights, WEIGHTS_FILE)
