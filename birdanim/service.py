@@ -26,7 +26,7 @@ from birdanim.engines.gan.mixing import iter_frames, loop_ws, mix_with_poses, re
 from birdanim.checkpoint import WEIGHTS_FILE, CheckpointError, default_weights, load_generator, resolve
 from birdanim.stages.detect import Box, crop_square, square_window
 from birdanim.device import pick_device
-from birdanim.errors import BadArgument, BirdanimError, Cancelled, DetectorUnavailableError, NoBirdError, WeightsError
+from birdanim.errors import BadArgument, Cancelled, DetectorUnavailableError, NoBirdError, WeightsError
 from birdanim.imageops import make_grid, pil_to_tensor
 from birdanim.options import AnimateOptions
 from birdanim.models.stylegan2 import z_from_seeds

@@ -34,7 +34,7 @@ from birdanim.engines.rig.mesh import mesh_from_mask
 from birdanim.engines.rig.motion import FlightPath, WingBeat, path_offset, span_scale, wing_pose
 from birdanim.engines.rig.render import over, premultiply, render_mesh
 from birdanim.engines.rig.rig import Rig, estimate_rig
-from birdanim.engines.rig.wings import WingTexture, bent_handles, bird_palette, folded_wing_region, paint_wing, rotate_about
+from birdanim.engines.rig.wings import bent_handles, bird_palette, folded_wing_region, paint_wing, rotate_about
 from birdanim.errors import Cancelled
 
 MAX_PHASES = 32  # sprites per beat: beyond this no eye sees the difference, and each costs ~10 ms
