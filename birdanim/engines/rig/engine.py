@@ -193,7 +193,7 @@ class RigEngine:
             shift = lambda b: Box(b.x0 - x0, b.y0 - y0, b.x1 - x0, b.y1 - y0, b.conf)  # noqa: E731
             box, others = shift(box), [shift(o) for o in others]
             if rig is not None:
-                rig = _shift_rig(rig, -x0, -y0)
+                rig = rig.translated(-x0, -y0)
             H, W = photo.shape[:2]
         s = size / max(H, W)
         if abs(s - 1) > 1e-3:
@@ -278,7 +278,6 @@ class RigEngine:
         """K premultiplied RGBA sprites, one per phase of a beat, each with its top-left pixel relative
         to the body's centre."""
         rig = bird.rig
-        H, W = bird.alpha.shape
         centre = rig.centre
         L = rig.length
         beat = self.beat
@@ -288,12 +287,12 @@ class RigEngine:
 
         tex, a = body_texture(bird.photo, bird.alpha, rig)
         joints = np.array([rig.point(j) for j in BODY_JOINTS])
-        body = _Layer(tex, a, joints, spacing=_spacing(a, 10))
         own_wings = rig.in_flight
-        if own_wings:
+        if own_wings:  # the wing tips are handles of the body's mesh too
             tips = _wing_tips(bird.alpha, rig)
             body = _Layer(tex, a, np.concatenate([joints, tips]), spacing=_spacing(a, 12))
         else:
+            body = _Layer(tex, a, joints, spacing=_spacing(a, 10))
             wing = paint_wing(bird_palette(bird.photo, bird.alpha, rig), rig.wing_length * L * scale, seed=0)
             names = list(wing.handles)
             wl = _Layer(wing.rgba, wing.rgba[..., 3], np.array([wing.handles[k] for k in names]), spacing=max(4.0, wing.length / 9))
@@ -308,7 +307,7 @@ class RigEngine:
             # the body's placement at this phase: levelled towards a flight attitude, bobbing and pitching
             nose_up = level + pose.pitch
             R = _rot(-nose_up * rig.facing) * scale
-            lift = (R @ rig.dorsal) / max(scale, 1e-6) * pose.bob * L * scale
+            lift = (R @ rig.dorsal) * pose.bob * L  # R carries the scale
 
             def place(p):
                 return (np.asarray(p) - centre) @ R.T + lift
@@ -438,14 +437,3 @@ def _wing_tips(alpha: np.ndarray, rig: Rig) -> np.ndarray:
         tips.append(rig.point("shoulder") + rig.dorsal * 0.3 * rig.length)
     # a tip must lie inside the mask to become a mesh vertex: pull it in a little
     return np.array([t + 0.04 * (rig.centre - t) for t in tips])
-
-
-def _shift_rig(rig: Rig, dx: float, dy: float) -> Rig:
-    from dataclasses import asdict
-
-    from birdanim.engines.rig.rig import JOINTS
-
-    d = asdict(rig)
-    for j in JOINTS:
-        d[j] = (d[j][0] + dx, d[j][1] + dy)
-    return Rig(**d)

@@ -91,11 +91,15 @@ class Rig:
         d["source"] = "user"
         return Rig(**d)
 
-    def scaled(self, s: float) -> Rig:
+    def scaled(self, s: float, dx: float = 0.0, dy: float = 0.0) -> Rig:
+        """Every joint at (x * s + dx, y * s + dy): the rig of the photo resized and/or cropped."""
         d = asdict(self)
         for j in JOINTS:
-            d[j] = (d[j][0] * s, d[j][1] * s)
+            d[j] = (d[j][0] * s + dx, d[j][1] * s + dy)
         return Rig(**d)
+
+    def translated(self, dx: float, dy: float) -> Rig:
+        return self.scaled(1.0, dx, dy)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
