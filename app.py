@@ -222,13 +222,11 @@ def status_bar(label: str, fraction: float | None = None) -> str:
 
 def _others(boxes: list, box) -> list:
     """The detected birds other than the chosen `box` (kept out of its cut-out): those it barely overlaps."""
-    from birdanim.stages.detect import Box
+    from birdanim.stages.detect import Box, intersection
 
     def iou(a, b):
-        ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-        iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-        inter = ix * iy
-        union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+        inter = intersection(a, b)
+        union = a.area + b.area - inter
         return inter / union if union > 0 else 0.0
 
     return [Box(*b) for b in boxes or [] if iou(Box(*b), box) < 0.5]
@@ -379,10 +377,10 @@ def animate_handlers(service, cancels: CancelBoard):
             if job.error is not None:
                 raise job.error
             res = job.result
-            for note in getattr(res, "notes", []):
+            for note in res.notes:
                 gr.Info(note)
             files = [str(res.mp4_path)] + ([str(res.gif_path)] if res.gif_path else [])
-            took = res.timings.get("total", 0.0) if isinstance(getattr(res, "timings", None), dict) else 0.0
+            took = res.timings.get("total", 0.0)
             yield job.preview(job.last_frame), str(res.mp4_path), files, status_bar(f"Done: {res.num_frames} frames in {took:.0f} s", 1.0)
         finally:  # reached after gradio copied the result into its cache (or on cancel / error)
             job.stop()
@@ -480,10 +478,8 @@ def _stream_progress(job: RenderJob, progress):
 
 
 def _is_cancelled(err: BaseException | None) -> bool:
-    try:
-        from birdanim.service import Cancelled
-    except ImportError:
-        return False
+    from birdanim.errors import Cancelled
+
     return isinstance(err, Cancelled)
 
 

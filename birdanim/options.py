@@ -18,7 +18,8 @@ MODES = ("rig", "gan")
 QUALITIES = ("fast", "balanced", "best")
 SCENES = ("photo", "sky", "crop")
 PATHS = ("hover", "cross")
-MIXINGS = ("offset", "swap")  # birdanim.engines.gan.mixing.MIXINGS (not imported: that module imports torch)
+MIXINGS = ("offset", "swap")
+MAX_STRENGTH = {"swap": 1.0, "offset": 2.0}  # a swap beyond 1 extrapolates past the pose; an offset may exaggerate it
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,8 @@ class AnimateOptions:
             hi = spec.hi
             if f.name == "cutoff" and num_ws is not None:
                 hi = num_ws - 1
-            if f.name == "strength" and self.mixing == "offset":
-                hi = 2  # an offset may exaggerate the poses' spread; a swap beyond the pose is no longer a blend
+            if f.name == "strength":
+                hi = MAX_STRENGTH.get(self.mixing, hi)
             if (spec.lo is not None and num < spec.lo) or (hi is not None and num > hi):
                 raise BadArgument(f"{f.name} must be in {_fmt(spec.lo)}..{_fmt(hi)}; got {v}")
             vals[f.name] = num

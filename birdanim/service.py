@@ -189,15 +189,13 @@ class Animator:
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
             notes: list[str] = []
-            if box is None:
-                box, found = self._pick_box(photo, notes, report, opts.require_bird)
-                others = found[1:] if others is None else others
+            box, others = self._pick_box(photo, box, others, notes, report, opts.require_bird)
             timings["detect"] = time.perf_counter() - t0
             _raise_if(cancel)
             out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="birdanim-"))
             out.mkdir(parents=True, exist_ok=True)
             run = self._animate_rig if opts.mode == "rig" else self._animate_gan
-            res = run(photo, opts, box, others or [], rig, out, notes, timings, report, cancel)
+            res = run(photo, opts, box, others, rig, out, notes, timings, report, cancel)
             timings["total"] = time.perf_counter() - t0
         return res
 
@@ -308,18 +306,22 @@ class Animator:
         """The rig mode's first half (cut-out, rig, scene) for showing and editing the rig before rendering."""
         photo = self.load_photo(photo)
         with self._lock:
-            if box is None:
-                box, found = self._pick_box(photo, [], lambda *a: None, False)
-                others = found[1:] if others is None else others
-            return self.rig_engine.prepare(np.asarray(photo), box, others or [], scene=scene, size=size, rig=rig)
+            box, others = self._pick_box(photo, box, others)
+            return self.rig_engine.prepare(np.asarray(photo), box, others, scene=scene, size=size, rig=rig)
 
-    def _pick_box(self, photo, notes, report, require_bird: bool = False) -> tuple[Box | None, list[Box]]:
-        """(the bird to animate or None for a centred crop, every bird found, largest first)."""
+    def _pick_box(self, photo, box: Box | None = None, others: list[Box] | None = None, notes: list | None = None,
+                  report=None, require_bird: bool = False) -> tuple[Box | None, list[Box]]:
+        """(the bird to animate, or None for a centred crop; the other birds). A given box is kept (and the
+        given others, else none); without one the detector's largest bird is taken, the rest are the others."""
+        if box is not None:
+            return box, list(others or [])
+        notes = [] if notes is None else notes
+        report = report or (lambda *a: None)
         if self.detector is None and require_bird:
             raise NoBirdError(f"no bird detector is loaded ({self.detector_error}); pass a box to crop manually")
         if self.detector is None:
             notes.append("no detector loaded: using a centred square crop")
-            return None, []
+            return None, list(others or [])
         report("detect", 0.0, None)
         boxes = self.detect(photo)
         report("detect", 1.0, None)
@@ -327,10 +329,10 @@ class Animator:
             raise NoBirdError("no bird found in the photo; choose the crop by hand (pass a box)")
         if not boxes:
             notes.append("no bird found: using a centred square crop (adjust it if the bird is elsewhere)")
-            return None, []
+            return None, list(others or [])
         if len(boxes) > 1:
             notes.append(f"{len(boxes)} birds found: animating the largest")
-        return boxes[0], boxes
+        return boxes[0], boxes[1:] if others is None else list(others)
 
     def project(self, photo, box: Box | None = None, quality: str = "fast", seed: int = 0, steps: int | None = None,
                 progress=None):
@@ -340,7 +342,7 @@ class Animator:
 
         photo = self.load_photo(photo)
         if box is None:
-            box, _ = self._pick_box(photo, [], lambda *a: None)
+            box, _ = self._pick_box(photo)
         crop = self.crop(photo, box)
         with self._lock:
             try:

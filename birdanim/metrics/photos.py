@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from birdanim import paths
 from birdanim.paths import data_dir
 
 PACKS = ("birds256", "birds256_more")
-CACHE_DIR = Path(os.environ.get("BIRDANIM_CACHE", Path.home() / ".cache" / "birdanim")) / "fidelity"
 
 
 @dataclass(frozen=True)
@@ -90,11 +90,11 @@ def _zip_key(zp: Path) -> str:
 def cached_features(photos: list[Photo], load_net: Callable[[], object], cache_dir: Path | None = None,
                     batch: int = 32) -> np.ndarray:
     """Lite2 pooled features [N, 1280] of the photos as they are; each (pack, split) zip's features are kept
-    in CACHE_DIR/lite2-<pack>-<split>-<zip key>.npz and only missing photos are computed (the network
+    in cache_dir()/fidelity/lite2-<pack>-<split>-<zip key>.npz and only missing photos are computed (the network
     is loaded, by `load_net()`, only then)."""
     from birdanim.metrics.fidelity import embed
 
-    cache_dir = Path(cache_dir) if cache_dir is not None else CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir is not None else paths.cache_dir() / "fidelity"
     cache_dir.mkdir(parents=True, exist_ok=True)
     net = None
     out = np.zeros((len(photos), 1280), np.float32)

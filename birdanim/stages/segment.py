@@ -30,8 +30,8 @@ import numpy as np
 
 from birdanim.errors import SegmenterUnavailableError
 from birdanim.paths import WEIGHTS, env_path
+from birdanim.stages.detect import BIRD_CLASS
 
-BIRD_CLASS = 14  # COCO index of "bird"
 
 # Sanity limits on the share of the chosen box that the mask covers.
 MIN_BOX_COVER = 0.15

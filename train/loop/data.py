@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,11 @@ from PIL import Image
 
 from birdanim.checkpoint import atomic_path
 from birdanim.imageops import uint8_to_float
-from birdanim.paths import data_dir
+from birdanim.paths import cache_dir, data_dir
 
 DATASETS = ("birds256", "birds256_more")  # the folders under the data folder a run trains on by default
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_DIR = Path(os.environ.get("BIRDANIM_CACHE", Path.home() / ".cache" / "birdanim"))
+CACHE_DIR = cache_dir()
 
 
 def default_train_zips() -> list[Path]:

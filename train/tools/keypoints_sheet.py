@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     tiles = []
     kp_cache: dict[Path, dict] = {}
     for z, name, species in pick_test_crops(args.n):
-        kp = kp_cache.setdefault(z, read_keypoints(z.parent / "keypoints.csv", "test"))
+        if z not in kp_cache:
+            kp_cache[z] = read_keypoints(z.parent / "keypoints.csv", "test")
+        kp = kp_cache[z]
         crop = read_crops(z, [name])[0]
         xy, vis = model.predict(crop)
         true_xy, true_vis = kp[name]

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from birdanim.paths import cache_dir
 from birdanim.engines.rig.keypoints import (
     KEYPOINT_NAMES,
     KeypointConfig,
@@ -46,7 +47,7 @@ from birdanim.engines.rig.keypoints import (
 PACKS = ("birds256", "birds256_more")
 CROP = 256  # the crops' side in the packs
 PCK_ALPHA = 0.1
-CACHE_DIR = Path(os.environ.get("BIRDANIM_CACHE", Path.home() / ".cache" / "birdanim")) / "keypoints"
+CACHE_DIR = cache_dir() / "keypoints"
 
 
 # ---------------------------------------------------------------- data

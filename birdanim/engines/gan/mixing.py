@@ -24,10 +24,9 @@ import torch
 
 from birdanim.errors import Cancelled
 from birdanim.imageops import tensor_to_uint8
+from birdanim.options import MAX_STRENGTH, MIXINGS
 
 MIN_FRAMES, MAX_FRAMES = 2, 600
-MIXINGS = ("offset", "swap")
-MAX_STRENGTH = {"swap": 1.0, "offset": 2.0}  # a swap beyond 1 extrapolates past the pose; an offset may exaggerate it
 
 
 

@@ -202,7 +202,7 @@ class RigEngine:
             scale_box = lambda b: Box(b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s, b.conf)  # noqa: E731
             box, others = scale_box(box), [scale_box(o) for o in others]
             rig = rig.scaled(s) if rig is not None else None
-        kp = self.find_keypoints(photo, box) if rig is None else {}
+        kp = self.find_keypoints(photo, box)  # also with the user's rig: the seeds give the cut-out the rig step showed
         # the body's keypoints are certainly bird: seeds for the cut-out (not the legs: the perch is near)
         seeds = [p for n, p in kp.items() if n not in ("left leg", "right leg")]
         cut = segment_bird(photo, box, others, self.segmenter, seeds=seeds)

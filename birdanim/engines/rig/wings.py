@@ -125,8 +125,6 @@ class WingTexture:
     length: float  # the wing's length (shoulder to tip) in texture pixels
     origin: np.ndarray  # texture pixel of canonical (0, 0)
 
-    def to_texture(self, uv) -> np.ndarray:
-        return self.origin + np.asarray(uv, np.float64) * self.length
 
 
 def _feather(c: np.ndarray, root: np.ndarray, tip: np.ndarray, width: float, round_tip: float = 0.5) -> np.ndarray:
