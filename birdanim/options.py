@@ -43,6 +43,9 @@ FIELDS: dict[str, Field] = {
                    "around the bird)", choices=SCENES),
     "path": Field("flight path: hover in place or cross the frame", choices=PATHS),
     "beats_per_second": Field("wing-beats per second (rig mode)", 0.5, 8, modes=("rig",)),
+    "background_blur": Field("softness of the scene behind the flying bird, as when a camera follows a bird in "
+                             "flight: blur in px of a 512 px frame; 0 keeps the photo sharp (rig mode)", 0, 8,
+                             modes=("rig",)),
     "cycles": Field("passes through the wing-beat poses per video (gan mode)", 1, 60, modes=("gan",)),
     "cutoff": Field("W+ layers below the cutoff come from the wing-beat poses; lower keeps more of your bird "
                     "(gan mode)", 1, None, modes=("gan",)),
@@ -67,6 +70,7 @@ class AnimateOptions:
     scene: str = "photo"
     path: str = "hover"
     beats_per_second: float = 3.0
+    background_blur: float = 2.0
     cycles: int = 1
     cutoff: int = 7
     # swap at cutoff 7: the best identity/flight trade-off measured (offsets keep more of the bird but it

@@ -208,7 +208,8 @@ class Animator:
         report("cut out", 1.0, bird.photo)
         _raise_if(cancel)
         batches = self.rig_engine.frames(bird, frames=opts.frames, fps=opts.fps, beats_per_second=opts.beats_per_second,
-                                         path=opts.path, seed=opts.seed, progress=lambda f, last: report("render", f, last),
+                                         path=opts.path, seed=opts.seed, background_blur=opts.background_blur,
+                                         progress=lambda f, last: report("render", f, last),
                                          cancel=cancel)
         size = (bird.scene.shape[1], bird.scene.shape[0])
         # streamed: the rig renders on one core in numpy, so x264 gets the other one meanwhile

@@ -34,6 +34,7 @@ class TinyTrunk(nn.Module):
     def __init__(self):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv2d(3, c, 1) for c in (2, *TINY.in_channels))
+        self.head = nn.Conv2d(TINY.in_channels[-1], 5, 1)  # Lite0's conv head before pooling (1280 there)
 
     def forward_features(self, img):
         return [conv(F.avg_pool2d(img, s)) for conv, s in zip(self.convs, (4, 8, 16, 32))]
@@ -57,6 +58,26 @@ def test_predict_shapes_and_ranges():
     assert ((xy >= 0) & (xy <= 80)).all()
     with pytest.raises(ValueError):
         tiny_model().predict(crop[:, :70])  # not square
+
+
+def test_analyse_adds_the_flight_probability_from_the_same_pass():
+    from birdanim.metrics.fidelity import FlightProbe
+
+    crop = np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    model = tiny_model()
+    xy, vis, p = model.analyse(crop)
+    assert p is None  # no probe: no answer, not a guess
+    for a, b in zip((xy, vis), model.predict(crop)):
+        np.testing.assert_array_equal(a, b)
+    probe = FlightProbe(np.ones(5, np.float32), 0.0, np.zeros(5, np.float32), np.ones(5, np.float32))
+    model.flight = probe
+    _, _, p = model.analyse(crop)
+    with torch.no_grad():
+        from birdanim.engines.rig.keypoints import crops_to_input
+
+        f32 = model.trunk_features(crops_to_input(crop[None], TINY.input_size))[-1]
+        expect = probe.proba(model.trunk.head(f32).mean(dim=(2, 3)).numpy())[0]
+    assert 0 < p < 1 and abs(p - expect) < 1e-6
 
 
 def test_flip_swaps_left_and_right():
@@ -170,3 +191,23 @@ def test_shipped_weights_locate_parts_on_test_crops():
     print(f"20 test crops: PCK@0.1 {pck:.3f}, visibility accuracy {vis_acc:.3f}")
     assert pck >= PCK_FLOOR, f"PCK@0.1 {pck:.3f} on 20 test crops, floor {PCK_FLOOR}"
     assert vis_acc >= 0.65, f"visibility accuracy {vis_acc:.3f}"
+
+
+@pytest.mark.slow
+def test_shipped_flight_probe_tells_flying_from_perched_test_crops():
+    """The rig engine's 'is it already flying' (Lite0 probe beside the keypoint head) on 30 + 30 test crops."""
+    from birdanim.metrics.fidelity import classification_report
+    from birdanim.metrics.photos import read_images, read_meta
+
+    _shared_or_skip()
+    model = load_keypoint_model()
+    assert model.flight is not None, "weights/keypoints/flight.safetensors is missing from the checkout"
+    test = read_meta("test")
+    rng = np.random.default_rng(0)
+    fly = [p for p in test if p.pose == "flying"]
+    sit = [p for p in test if p.pose == "perched"]
+    photos = [fly[i] for i in rng.choice(len(fly), 30, replace=False)] + [sit[i] for i in rng.choice(len(sit), 30, replace=False)]
+    p = np.array([model.analyse(img)[2] for img in read_images(photos)])
+    rep = classification_report(p, np.array([ph.pose == "flying" for ph in photos]))
+    print(f"flight probe on 60 test crops: balanced accuracy {rep['balanced_accuracy']:.3f}")
+    assert rep["balanced_accuracy"] >= 0.85, rep  # 0.946 on the whole labelled test split (weights/keypoints/flight.json)

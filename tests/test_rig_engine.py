@@ -61,9 +61,11 @@ def test_rig_from_keypoints_faces_and_places_the_shoulder():
 def test_rig_json_round_trip_and_editing():
     img, kp, box = drawn_bird()
     alpha = (np.abs(img.astype(int) - (120, 170, 225)).sum(2) > 40).astype(np.float32)
-    rig = estimate_rig(alpha, kp)
+    rig = estimate_rig(alpha, {**kp, "left leg": (82.0, 80.0)})
+    assert rig.legs == ((82.0, 80.0),)
     back = Rig.from_json(rig.to_json())
     assert back == rig
+    assert rig.scaled(2.0, 1.0, 0.0).legs == ((165.0, 160.0),)
     moved = rig.moved("shoulder", (70, 50))
     assert moved.shoulder == (70.0, 50.0) and moved.source == "user"
     with pytest.raises(ValueError):
@@ -82,6 +84,14 @@ def test_rig_from_the_mask_alone_and_a_flying_silhouette():
     cv2.ellipse(spread, (80, 55), (75, 8), 0, 0, 360, 1, -1)  # wings
     rig = estimate_rig(spread, {"crown": (80, 38), "beak": (80, 30), "tail": (80, 86)})
     assert rig.in_flight
+    # the keypoint model's flight probability, when there is one, decides instead of the outline: a round,
+    # fluffed-up bird as wide as it is long is not flying, and a flying bird's outline can look compact
+    round_bird = np.zeros((120, 160), np.float32)
+    cv2.circle(round_bird, (80, 60), 40, 1, -1)
+    kp_round = {"crown": (80, 30), "beak": (95, 35), "tail": (70, 98)}
+    assert estimate_rig(round_bird, kp_round).in_flight  # the outline alone is fooled
+    assert not estimate_rig(round_bird, kp_round, flying=0.1).in_flight
+    assert estimate_rig(alpha, {}, flying=0.9).in_flight
 
 
 def test_wing_pose_cycle_is_periodic_with_a_longer_downstroke():
@@ -242,3 +252,45 @@ def test_missing_optional_models_fall_back_to_grabcut_and_the_opencv_fill(tmp_pa
     assert len(a.notes_at_load) == 2 and all("could" in n or "no " in n for n in a.notes_at_load)
     assert Animator(weights=str(tmp_path / "w"), device="cpu", detector=None, encoder=None,
                     keypoints=None).rig_engine.segmenter is None  # "local": nothing on this machine, no download
+
+
+def test_background_blur_softens_the_scene_not_the_frame_count():
+    img, kp, box = drawn_bird()
+    img = img.copy()
+    img[:, :30] = np.random.default_rng(2).integers(0, 255, (120, 30, 3))  # fine detail far from the bird
+    eng = RigEngine()
+    bird = eng.prepare(img, box, size=160)
+    sharp = np.concatenate(list(eng.frames(bird, frames=12, fps=12, beats_per_second=2)))
+    soft = np.concatenate(list(eng.frames(bird, frames=12, fps=12, beats_per_second=2, background_blur=3)))
+    assert sharp.shape == soft.shape == (12, 120, 160, 3)
+    detail = lambda f: np.abs(np.diff(f[:, 5:110, 2:25].astype(int), axis=2)).mean()  # noqa: E731
+    assert detail(soft) < 0.5 * detail(sharp)
+
+
+def test_a_perched_bird_takes_off_into_the_open_part_of_its_scene():
+    from birdanim.engines.rig.engine import _open_place
+
+    scene = np.full((200, 300, 3), 140, np.uint8)
+    scene[:, :150] = np.random.default_rng(0).integers(0, 255, (200, 150, 3))  # twigs and leaves on the left
+    start = np.array([100.0, 100.0])
+    extent = (-30, -25, 30, 25)  # the beat's box around the sprites' origin
+    x, y = _open_place(scene, start, extent, drift=6, length=50)
+    assert x - 30 > 150 - 0.1 * 60  # the whole beat over the plain half, or nearly
+    assert 0 <= x - 30 and x + 30 <= 300 and 0 <= y - 25 and y + 25 <= 200
+    # a plain scene: it stays where it is (no reason to move), and a beat as large as the frame cannot move
+    plain = np.full((200, 300, 3), 140, np.uint8)
+    np.testing.assert_allclose(_open_place(plain, start, extent, 6, 50), start, atol=3)
+    np.testing.assert_array_equal(_open_place(scene, start, (-160, -25, 160, 25), 6, 50), start)
+
+
+def test_legs_the_keypoints_saw_are_tucked_away():
+    from birdanim.engines.rig.engine import body_texture
+
+    img, kp, box = drawn_bird()
+    img = img.copy()
+    cv2.line(img, (84, 72), (84, 100), (60, 40, 30), 3)  # a thin leg down to a perch
+    alpha = (np.abs(img.astype(int) - (120, 170, 225)).sum(2) > 40).astype(np.float32)
+    rig = estimate_rig(alpha, {**kp, "left leg": (84.0, 96.0)})
+    _, a = body_texture(img, alpha, rig)
+    assert a[90:100, 82:87].max() < 0.2  # the leg is gone
+    assert a[55:65, 70:90].min() > 0.9  # the body stays

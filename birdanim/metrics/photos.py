@@ -88,10 +88,11 @@ def _zip_key(zp: Path) -> str:
 
 
 def cached_features(photos: list[Photo], load_net: Callable[[], object], cache_dir: Path | None = None,
-                    batch: int = 32) -> np.ndarray:
-    """Lite2 pooled features [N, 1280] of the photos as they are; each (pack, split) zip's features are kept
-    in cache_dir()/fidelity/lite2-<pack>-<split>-<zip key>.npz and only missing photos are computed (the network
-    is loaded, by `load_net()`, only then)."""
+                    batch: int = 32, tag: str = "lite2") -> np.ndarray:
+    """Pooled features [N, 1280] of the photos as they are (by default Lite2's; `tag` names the network
+    `load_net()` returns); each (pack, split) zip's features are kept in
+    cache_dir()/fidelity/<tag>-<pack>-<split>-<zip key>.npz and only missing photos are computed (the network
+    is loaded only then)."""
     from birdanim.metrics.fidelity import embed
 
     cache_dir = Path(cache_dir) if cache_dir is not None else paths.cache_dir() / "fidelity"
@@ -102,7 +103,7 @@ def cached_features(photos: list[Photo], load_net: Callable[[], object], cache_d
     for i, p in enumerate(photos):
         groups.setdefault((p.pack, p.split), []).append(i)
     for (pack, split), idx in groups.items():
-        path = cache_dir / f"lite2-{pack}-{split}-{_zip_key(photos[idx[0]].zip_path)}.npz"
+        path = cache_dir / f"{tag}-{pack}-{split}-{_zip_key(photos[idx[0]].zip_path)}.npz"
         known: dict[str, np.ndarray] = {}
         if path.is_file():
             with np.load(path) as z:

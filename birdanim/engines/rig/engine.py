@@ -38,8 +38,11 @@ from birdanim.engines.rig.wings import bent_handles, bird_palette, folded_wing_r
 from birdanim.errors import Cancelled
 
 MAX_PHASES = 32  # sprites per beat: beyond this no eye sees the difference, and each costs ~10 ms
-FAR_WING_SHADE = 0.72  # the far wing is in the body's shadow
-BODY_JOINTS = ("head", "shoulder", "tail", "belly", "far_shoulder")
+FAR_WING_SHADE = 0.72
+MAX_MOVE = 3.0  # a perched bird hovers at most this many body lengths from where it took off
+NEAR_ROOT = 0.5  # a near wing spread below the body starts this far from the shoulder towards the belly  # the far wing is in the body's shadow
+BODY_JOINTS = ("head", "shoulder", "tail", "belly", "far_shoulder", "beak")
+HEAD_FOLLOW = 0.3  # how much of the body's turn to a flight attitude the head follows: it keeps looking ahead
 
 
 @dataclass
@@ -97,8 +100,17 @@ def body_texture(photo: np.ndarray, alpha: np.ndarray, rig: Rig) -> tuple[np.nda
         belly = float(np.dot(rig.point("belly") - c, -d))
         limit = max(belly, 0.18 * rig.length) + 0.02 * rig.length
         fade = np.clip((depth - limit) / max(2.0, 0.04 * rig.length), 0, 1)
-        fade *= np.abs(along + 0.1 * rig.length) < 0.3 * rig.length  # legs hang from the belly: tail and head stay
-        a *= 1 - fade
+        window = (np.abs(along + 0.1 * rig.length) < 0.3 * rig.length).astype(np.float32)  # legs hang from the belly
+        if rig.legs:  # where the keypoints saw legs (an upright bird's hang near its tail): thin parts go too
+            near = np.zeros_like(a)
+            for x, y in rig.legs:
+                cv2.circle(near, (int(round(x)), int(round(y))), int(0.3 * rig.length) + 1, 1.0, -1)
+            near = cv2.GaussianBlur(near, (0, 0), max(1.0, 0.03 * rig.length))
+            k = max(3, int(0.1 * rig.length)) | 1
+            opened = cv2.morphologyEx(a, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            a = a * (1 - near) + np.minimum(a, opened) * near
+            window = np.maximum(window, near)
+        a *= 1 - fade * window
     rgba = np.concatenate([np.clip(rgb, 0, 255) / 255.0, a[..., None]], axis=2)
     return premultiply(rgba), a
 
@@ -155,10 +167,11 @@ class RigEngine:
 
     # ------------------------------------------------------------------ photo -> bird
 
-    def find_keypoints(self, photo: np.ndarray, box) -> dict[str, tuple[float, float]]:
-        """The visible CUB parts of the bird in `box`, in photo pixels ({} without a keypoint model)."""
+    def find_keypoints(self, photo: np.ndarray, box) -> tuple[dict[str, tuple[float, float]], float | None]:
+        """(the visible CUB parts of the bird in `box`, in photo pixels; P(it is in flight)). ({}, None)
+        without a keypoint model; the probability is None when the model has no flight probe."""
         if self.keypoints is None or box is None:
-            return {}
+            return {}, None
         from PIL import Image
 
         from birdanim.engines.rig.keypoints import KEYPOINT_NAMES
@@ -167,9 +180,9 @@ class RigEngine:
         h, w = photo.shape[:2]
         x0, y0, side = square_window(box, w, h)
         crop = np.asarray(crop_square(Image.fromarray(photo), (x0, y0, side), 256))
-        xy, vis = self.keypoints.predict(crop)
+        xy, vis, flying = self.keypoints.analyse(crop)
         s = side / 256.0
-        return {n: (x0 + p[0] * s, y0 + p[1] * s) for n, p, v in zip(KEYPOINT_NAMES, xy, vis) if v > 0.5}
+        return {n: (x0 + p[0] * s, y0 + p[1] * s) for n, p, v in zip(KEYPOINT_NAMES, xy, vis) if v > 0.5}, flying
 
     def prepare(self, photo: np.ndarray, box, others=(), scene: str = "photo", size: int = 512,
                 rig: Rig | None = None) -> Bird:
@@ -202,13 +215,13 @@ class RigEngine:
             scale_box = lambda b: Box(b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s, b.conf)  # noqa: E731
             box, others = scale_box(box), [scale_box(o) for o in others]
             rig = rig.scaled(s) if rig is not None else None
-        kp = self.find_keypoints(photo, box)  # also with the user's rig: the seeds give the cut-out the rig step showed
+        kp, flying = self.find_keypoints(photo, box)  # also with the user's rig: the seeds give the cut-out the rig step showed
         # the body's keypoints are certainly bird: seeds for the cut-out (not the legs: the perch is near)
         seeds = [p for n, p in kp.items() if n not in ("left leg", "right leg")]
         cut = segment_bird(photo, box, others, self.segmenter, seeds=seeds)
         notes = list(cut.notes)
         if rig is None:
-            rig = estimate_rig(cut.alpha, kp)
+            rig = estimate_rig(cut.alpha, kp, flying)
         notes += rig.notes
         if scene == "sky":
             backdrop = sky_background(photo.shape[0], photo.shape[1], photo)
@@ -221,9 +234,10 @@ class RigEngine:
     # ------------------------------------------------------------------ bird -> frames
 
     def frames(self, bird: Bird, frames: int = 300, fps: float = 30.0, beats_per_second: float = 3.0,
-               path: str = "hover", seed: int = 0, batch: int = 16, progress: Callable | None = None,
-               cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
-        """uint8 [n, H, W, 3] batches of the looping video. progress(fraction, last frame)."""
+               path: str = "hover", seed: int = 0, background_blur: float = 0.0, batch: int = 16,
+               progress: Callable | None = None, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        """uint8 [n, H, W, 3] batches of the looping video. background_blur: the scene's softness behind
+        the bird (Gaussian sigma in px of a 512 px frame; 0: sharp). progress(fraction, last frame)."""
         beats = max(1, int(round(frames / fps * beats_per_second)))
         per_beat = frames / beats
         K = int(per_beat) if float(per_beat).is_integer() and per_beat <= MAX_PHASES else MAX_PHASES
@@ -231,6 +245,9 @@ class RigEngine:
         phase0 = float(rng.uniform(0, 1))
         sprites = self.sprites(bird, K, cancel)
         H, W = bird.scene.shape[:2]
+        scene = bird.scene
+        if background_blur > 0:  # the camera follows the bird: what lies behind it goes a little soft
+            scene = cv2.GaussianBlur(scene, (0, 0), background_blur * max(H, W) / 512.0)
         fpath = FlightPath(kind=path)
         anchor = self._anchor(bird, sprites, fpath)
         # per sprite: premultiplied colour in 0..255 and the background's share (1 - alpha)
@@ -244,7 +261,7 @@ class RigEngine:
             colour, keep, (sx, sy) = prepared[int(round(phase * K)) % K]
             dx, dy = path_offset(fpath, f / frames, W, H, colour.shape[1], bird.rig.facing, anchor[0])
             frame = buf[n]
-            frame[:] = bird.scene
+            frame[:] = scene
             _paste(frame, colour, keep, int(round(sx + anchor[0] + dx)), int(round(sy + anchor[1] + dy)))
             n += 1
             if n == batch or f == frames - 1:
@@ -266,6 +283,8 @@ class RigEngine:
         x1 = max(sx + s.shape[1] for s, (sx, _sy) in sprites)
         y1 = max(sy + s.shape[0] for s, (_sx, sy) in sprites)
         drift = fpath.drift * min(W, H) if fpath.kind == "hover" else 0.0
+        if not bird.rig.in_flight and fpath.kind == "hover":
+            c = _open_place(bird.scene, c, (x0, y0, x1, y1), drift, bird.rig.length)
         for axis, lo, hi, size in ((0, x0, x1, W), (1, y0, y1, H)):
             m = drift * (1.0 if axis == 0 else 0.5) + 2
             if hi - lo + 2 * m > size:  # larger than the frame: centre it
@@ -315,6 +334,9 @@ class RigEngine:
             targets = place(joints)
             steady = (rig.point("head") - centre) @ (_rot(-level * rig.facing) * scale).T
             targets[0] = 0.7 * steady + 0.3 * targets[0]  # the head keeps still while the body bobs
+            # an upright perched bird levels its body to fly, but keeps its bill pointing where it looked
+            bill = (rig.point("beak") - rig.point("head")) @ (_rot(-HEAD_FOLLOW * level * rig.facing) * scale).T
+            targets[5] = targets[0] + bill
             tail_pivot = place(centre - 0.15 * L * rig.axis)
             targets[2] = rotate_about(targets[2], tail_pivot, pose.tail * rig.facing)
             layers = []
@@ -332,11 +354,13 @@ class RigEngine:
                 vb = body.solve(targets)
                 bent = bent_handles(wing, pose.flex, pose.fan)
                 vw = wl.solve(np.array([bent[n] for n in names]))
-                sweep_dir = rotate_about(R @ rig.dorsal, np.zeros(2), 8.0 * rig.facing) / max(scale, 1e-6)
+                sweep_dir = rotate_about(R @ rig.dorsal, np.zeros(2), beat.sweep * rig.facing) / max(scale, 1e-6)
                 chord_dir = -(R @ rig.axis) / max(scale, 1e-6)
                 for near, root_name, texture in ((False, "far_shoulder", far_tex), (True, "shoulder", wing.rgba)):
                     sp = span_scale(pose.elevation, beat.view_tilt, near)
                     root = body.joint(vb, BODY_JOINTS.index(root_name))
+                    if near and sp < 0:  # spread to the belly's side: it leaves the body from its flank, not its back
+                        root = root + NEAR_ROOT * (body.joint(vb, BODY_JOINTS.index("belly")) - root)
                     rel = vw - wing.handles["shoulder"]
                     pts = root + np.outer(rel[:, 0] * sp, sweep_dir) + np.outer(rel[:, 1], chord_dir)
                     layer = (texture, wl.rest, pts, wl.mesh.triangles)
@@ -362,6 +386,38 @@ class RigEngine:
             ext = np.maximum(ext, [0.45 * reach, reach])
         need = 2 * ext * 1.08
         return float(min(1.0, 0.92 * W / need[0], 0.92 * H / need[1]))
+
+
+def _open_place(scene: np.ndarray, start: np.ndarray, extent, drift: float, length: float) -> np.ndarray:
+    """Where a bird that has left its perch hovers: the place near `start` (the sprites' origin, px)
+    whose surroundings are the most open (the least fine detail: sky, water, a blurred background
+    rather than twigs and leaves), with the whole beat (`extent`: x0, y0, x1, y1 of the sprites around
+    their origin) and its drift inside the frame."""
+    H, W = scene.shape[:2]
+    x0, y0, x1, y1 = extent
+    bw, bh = x1 - x0, y1 - y0
+    mx, my = drift + 2, 0.5 * drift + 2
+    if bw + 2 * mx >= W or bh + 2 * my >= H:
+        return start
+    k = min(1.0, 160.0 / max(H, W))  # work at a reduced size: the choice is coarse
+    g = cv2.cvtColor(cv2.resize(scene, None, fx=k, fy=k, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    g = cv2.GaussianBlur(g, (0, 0), 0.7)
+    detail = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    # mean detail over what the eye takes in around the bird: the beat's box and a margin
+    pad = 0.25 * max(bw, bh)
+    kw, kh = max(1, int(round((bw + pad) * k))) | 1, max(1, int(round((bh + pad) * k))) | 1
+    clutter = cv2.boxFilter(detail, -1, (kw, kh), borderType=cv2.BORDER_REFLECT)
+    clutter /= float(np.median(detail)) + float(detail.mean()) + 1e-3
+    yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]].astype(np.float32) / k  # box centre, full-size px
+    ox, oy = xx - (x0 + x1) / 2, yy - (y0 + y1) / 2  # the origin for that box centre
+    ok = (ox + x0 >= mx) & (ox + x1 <= W - mx) & (oy + y0 >= my) & (oy + y1 <= H - my)
+    dist = np.hypot(ox - start[0], oy - start[1]) / max(length, 1.0)
+    ok &= dist <= MAX_MOVE  # it hovers near its perch, not across a wide landscape
+    if not ok.any():
+        return start
+    cost = np.where(ok, clutter + 0.15 * dist, np.inf)
+    i = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return np.array([ox[i], oy[i]])
 
 
 def _paste(frame: np.ndarray, colour: np.ndarray, keep: np.ndarray, x: int, y: int) -> None:

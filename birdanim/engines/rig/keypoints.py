@@ -51,6 +51,7 @@ def _flip_permutation(names: tuple[str, ...]) -> list[int]:
 FLIP_PERM: list[int] = _flip_permutation(KEYPOINT_NAMES)
 WEIGHTS_FILE = "head.safetensors"
 CONFIG_FILE = "config.json"
+FLIGHT_FILE = "flight.safetensors"  # optional: P(in flight) from the trunk's pooled features (+ flight.json)
 
 
 def flip_keypoints(xy: np.ndarray, visible: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
@@ -148,11 +149,13 @@ class KeypointModel(nn.Module):
         head: KeypointHead,  # the trained (or fresh) head
         trunk: nn.Module,  # birdanim.models.features.load_efficientnet_lite(0, device); frozen
         cfg: KeypointConfig,  # the head's sizes and the input side
+        flight=None,  # optional birdanim.metrics.fidelity.FlightProbe on the trunk's pooled features
     ):
         super().__init__()
         self.cfg = cfg
         self.trunk = trunk
         self.head = head
+        self.flight = flight
 
     def trunk_features(self, img: torch.Tensor) -> list[torch.Tensor]:
         """[N, 3, s, s] in [-1, 1] -> the maps at strides 8, 16, 32 (the head's inputs; what training caches)."""
@@ -177,11 +180,25 @@ class KeypointModel(nn.Module):
 
     def predict(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [S, S, 3] RGB crop of one bird -> (xy [15, 2] float in the crop's pixels, visible [15] in 0..1)."""
+        xy, vis, _ = self.analyse(crop)
+        return xy, vis
+
+    @torch.no_grad()
+    def analyse(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """predict() and, from the same trunk pass, P(the bird is in flight) (None without a flight probe)."""
         crop = np.asarray(crop)
-        if crop.dtype != np.uint8 or crop.ndim != 3:
+        if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[0] != crop.shape[1] or crop.shape[2] != 3:
             raise ValueError(f"expected one uint8 [S, S, 3] RGB crop, got {crop.dtype} {crop.shape}")
-        xy, vis = self.predict_batch(crop[None])
-        return xy[0], vis[0]
+        self.eval()
+        device = next(self.head.parameters()).device
+        feats = self.trunk_features(crops_to_input(crop[None], self.cfg.input_size).to(device))
+        heat, vis = self.head(*feats)
+        xy = decode_heatmaps(heat)[0].cpu().numpy().astype(np.float32) * crop.shape[0]
+        p = None
+        if self.flight is not None:
+            pooled = self.trunk.head(feats[-1]).mean(dim=(2, 3)).float().cpu().numpy()
+            p = float(self.flight.proba(pooled)[0])
+        return xy, torch.sigmoid(vis[0]).cpu().numpy().astype(np.float32), p
 
 
 def save_head(head: KeypointHead, cfg: KeypointConfig, folder: str | Path, extra: dict | None = None) -> Path:
@@ -227,6 +244,12 @@ def load_keypoint_model(folder: str | Path | None = None, device: torch.device |
     from birdanim.models.features import load_efficientnet_lite
     from birdanim.paths import WEIGHTS
 
-    head, cfg = load_head(WEIGHTS / "keypoints" if folder is None else folder, device)
+    folder = WEIGHTS / "keypoints" if folder is None else Path(folder)
+    head, cfg = load_head(folder, device)
     trunk = load_efficientnet_lite(0, device)
-    return KeypointModel(head, trunk, cfg).eval()
+    flight = None
+    if (folder / FLIGHT_FILE).is_file():  # is the bird already flying (train.tools.train_flight_probe --net lite0)
+        from birdanim.metrics.fidelity import FlightProbe
+
+        flight = FlightProbe.load(folder / FLIGHT_FILE)
+    return KeypointModel(head, trunk, cfg, flight).eval()

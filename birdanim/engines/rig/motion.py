@@ -17,10 +17,14 @@ import numpy as np
 
 @dataclass(frozen=True)
 class WingBeat:
-    top: float = 80.0  # elevation at the top of the stroke, degrees
-    bottom: float = -30.0  # elevation at the bottom of the stroke
+    top: float = 60.0  # elevation at the top of the stroke, degrees
+    bottom: float = -40.0  # elevation at the bottom of the stroke
     downstroke: float = 0.6  # share of the period spent on the down-stroke
-    view_tilt: float = 40.0  # camera a little above the bird: separates the near and the far wing
+    # the camera looks down on the beating wings (90: from straight above, the body's profile kept): the
+    # near wing spreads to the belly's side, the far wing to the back's, as in most photos of birds in
+    # flight; lower tilts show the beat from the side (both wings up together, one behind the other)
+    view_tilt: float = 90.0
+    sweep: float = 30.0  # the wings' line turned from the body's perpendicular, degrees (+: the upper wing towards the head)
     flex_up: float = 1.0  # wrist flexion at mid up-stroke (0..1)
     bob: float = 0.045  # body rise and fall, as a share of the body length
     pitch: float = 4.0  # body pitch swing, degrees

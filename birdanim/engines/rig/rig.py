@@ -38,8 +38,9 @@ class Rig:
     belly: tuple[float, float]
     near_wing: str = "left"  # the bird's own side that faces the camera ("left" | "right"), as CUB names it
     in_flight: bool = False  # the photo shows the wings spread: the engine beats the bird's own wings
-    wing_length: float = 1.05  # one wing's length (shoulder to tip) as a share of the body length
+    wing_length: float = 1.3  # one wing's length (shoulder to tip) as a share of the body length
     source: str = "keypoints"  # how the joints were found: "keypoints", "mask" or "user"
+    legs: tuple = ()  # the visible legs' keypoints ((x, y), ...): a flying bird tucks them away
     notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ derived geometry
@@ -96,6 +97,7 @@ class Rig:
         d = asdict(self)
         for j in JOINTS:
             d[j] = (d[j][0] * s + dx, d[j][1] * s + dy)
+        d["legs"] = tuple((x * s + dx, y * s + dy) for x, y in self.legs)
         return Rig(**d)
 
     def translated(self, dx: float, dy: float) -> Rig:
@@ -109,6 +111,7 @@ class Rig:
         d = json.loads(text)
         for j in JOINTS:
             d[j] = tuple(float(v) for v in d[j])
+        d["legs"] = tuple(tuple(float(v) for v in p) for p in d.get("legs", ()))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -160,10 +163,13 @@ def _solidity(alpha: np.ndarray) -> float:
     return float(cv2.contourArea(c) / hull) if hull > 0 else 1.0
 
 
-def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | None = None) -> Rig:
+def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | None = None,
+                 flying: float | None = None) -> Rig:
     """Joints from the bird's mask ([H, W] 0..1) and its visible CUB keypoints in the same pixels
     (names as in birdanim.engines.rig.keypoints.KEYPOINT_NAMES; missing parts left out). Without
-    keypoints the mask's principal axis is used and the head is taken to be its upper end."""
+    keypoints the mask's principal axis is used and the head is taken to be its upper end. flying: the
+    keypoint model's P(the bird is in flight); None: judged from the outline alone (wings reaching far
+    from the body's axis, or a hollow silhouette), which mistakes a round or fluffed-up bird for one."""
     ys, xs = np.nonzero(alpha > 0.5)
     if xs.size < 20:
         raise ValueError("the bird's mask is empty")
@@ -237,9 +243,12 @@ def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | 
     # a folded wing lies along the body, near its axis; a spread one reaches far from it
     spread = [np.abs(np.dot(w - tail, normal)) for w in (lw, rw) if w is not None]
     extent_across = float(np.ptp(pts @ normal))
-    in_flight = bool(extent_across > 1.1 * length) or bool(spread and max(spread) > 0.32 * length)
-    if source == "mask" and _solidity(alpha) < 0.6:  # long thin wings make a hollow silhouette
-        in_flight = True
+    if flying is not None:
+        in_flight = flying > 0.5
+    else:
+        in_flight = bool(extent_across > 1.1 * length) or bool(spread and max(spread) > 0.32 * length)
+        if source == "mask" and _solidity(alpha) < 0.6:  # long thin wings make a hollow silhouette
+            in_flight = True
     if in_flight:
         notes.append("the bird looks like it is already flying: its own wings will beat")
 
@@ -247,4 +256,5 @@ def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | 
         beak=tuple(beak), head=tuple(head), tail=tuple(tail), shoulder=tuple(shoulder),
         far_shoulder=tuple(far_shoulder), belly=tuple(belly), near_wing=near, in_flight=in_flight,
         source=source, notes=notes,
+        legs=tuple((float(p[0]), float(p[1])) for p in (kp.get("left leg"), kp.get("right leg")) if p is not None),
     )
