@@ -18,6 +18,7 @@ MODES = ("rig", "gan")
 QUALITIES = ("fast", "balanced", "best")
 SCENES = ("photo", "sky", "crop")
 PATHS = ("hover", "cross")
+WINGS = ("real", "painted")
 MIXINGS = ("offset", "swap")
 MAX_STRENGTH = {"swap": 1.0, "offset": 2.0}  # a swap beyond 1 extrapolates past the pose; an offset may exaggerate it
 
@@ -46,6 +47,9 @@ FIELDS: dict[str, Field] = {
     "background_blur": Field("softness of the scene behind the flying bird, as when a camera follows a bird in "
                              "flight: blur in px of a 512 px frame; 0 keeps the photo sharp (rig mode)", 0, 8,
                              modes=("rig",)),
+    "wings": Field("a perched bird's spread wings: real (the outline and feathers of a real flying bird's wing, "
+                   "in your bird's own colours) or painted (drawn feather by feather in its colours) (rig mode)",
+                   choices=WINGS, modes=("rig",)),
     "cycles": Field("passes through the wing-beat poses per video (gan mode)", 1, 60, modes=("gan",)),
     "cutoff": Field("W+ layers below the cutoff come from the wing-beat poses; lower keeps more of your bird "
                     "(gan mode)", 1, None, modes=("gan",)),
@@ -55,7 +59,8 @@ FIELDS: dict[str, Field] = {
     "strength": Field("how far the poses move your bird: 1 = the pose's own layers (swap) or the poses' own spread "
                       "(offset, which also accepts up to 2 to exaggerate it) (gan mode)", 0, 1, modes=("gan",)),
     "quality": Field("projection effort: fast, balanced or best (slow; gan mode)", choices=QUALITIES, modes=("gan",)),
-    "seed": Field("random seed (projection noise, small variations of the motion)", 0, 2**31 - 1),
+    "seed": Field("random seed (projection noise, small variations of the motion, which real wing a perched bird "
+                  "borrows)", 0, 2**31 - 1),
 }
 
 
@@ -71,6 +76,7 @@ class AnimateOptions:
     path: str = "hover"
     beats_per_second: float = 3.0
     background_blur: float = 2.0
+    wings: str = "real"
     cycles: int = 1
     cutoff: int = 7
     # swap at cutoff 7: the best identity/flight trade-off measured (offsets keep more of the bird but it

@@ -208,7 +208,7 @@ class Animator:
         report("cut out", 1.0, bird.photo)
         _raise_if(cancel)
         batches = self.rig_engine.frames(bird, frames=opts.frames, fps=opts.fps, beats_per_second=opts.beats_per_second,
-                                         path=opts.path, seed=opts.seed, background_blur=opts.background_blur,
+                                         path=opts.path, seed=opts.seed, background_blur=opts.background_blur, wings=opts.wings,
                                          progress=lambda f, last: report("render", f, last),
                                          cancel=cancel)
         size = (bird.scene.shape[1], bird.scene.shape[0])

@@ -159,11 +159,14 @@ def _spacing(alpha: np.ndarray, parts: float) -> float:
 class RigEngine:
     """Loads nothing heavy itself: the keypoint model and the segmenter are passed in (or None)."""
 
-    def __init__(self, keypoints=None, segmenter=None, inpainter=None, beat: WingBeat | None = None):
+    def __init__(self, keypoints=None, segmenter=None, inpainter=None, beat: WingBeat | None = None, donors="auto"):
         # keypoints: a loaded KeypointModel (None: the rig comes from the mask's shape); segmenter: a
         # loaded YoloSegmenter (None: GrabCut); inpainter: a learned inpainter (None: OpenCV fill).
         self.keypoints, self.segmenter, self.inpainter = keypoints, segmenter, inpainter
         self.beat = beat or WingBeat()
+        # donors: the real wings a perched bird borrows (donors.DonorLibrary; "auto": the shipped
+        # assets/wings/donors.npz, loaded on first use; None: wings are painted)
+        self._donors = donors
 
     # ------------------------------------------------------------------ photo -> bird
 
@@ -234,16 +237,17 @@ class RigEngine:
     # ------------------------------------------------------------------ bird -> frames
 
     def frames(self, bird: Bird, frames: int = 300, fps: float = 30.0, beats_per_second: float = 3.0,
-               path: str = "hover", seed: int = 0, background_blur: float = 0.0, batch: int = 16,
+               path: str = "hover", seed: int = 0, background_blur: float = 0.0, wings: str = "real", batch: int = 16,
                progress: Callable | None = None, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
         """uint8 [n, H, W, 3] batches of the looping video. background_blur: the scene's softness behind
-        the bird (Gaussian sigma in px of a 512 px frame; 0: sharp). progress(fraction, last frame)."""
+        the bird (Gaussian sigma in px of a 512 px frame; 0: sharp); wings: "real" or "painted" (a perched
+        bird's, see wing_texture). progress(fraction, last frame)."""
         beats = max(1, int(round(frames / fps * beats_per_second)))
         per_beat = frames / beats
         K = int(per_beat) if float(per_beat).is_integer() and per_beat <= MAX_PHASES else MAX_PHASES
         rng = np.random.default_rng(seed)
         phase0 = float(rng.uniform(0, 1))
-        sprites = self.sprites(bird, K, cancel)
+        sprites = self.sprites(bird, K, cancel, wings=wings, seed=seed)
         H, W = bird.scene.shape[:2]
         scene = bird.scene
         if background_blur > 0:  # the camera follows the bird: what lies behind it goes a little soft
@@ -293,9 +297,10 @@ class RigEngine:
                 c[axis] = np.clip(c[axis], m - lo, size - m - hi)
         return c
 
-    def sprites(self, bird: Bird, K: int, cancel: threading.Event | None = None) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    def sprites(self, bird: Bird, K: int, cancel: threading.Event | None = None, wings: str = "real",
+                seed: int = 0, donor: int | None = None) -> list[tuple[np.ndarray, tuple[int, int]]]:
         """K premultiplied RGBA sprites, one per phase of a beat, each with its top-left pixel relative
-        to the body's centre."""
+        to the body's centre. wings: "real" or "painted" (see wing_texture); seed picks the donor."""
         rig = bird.rig
         centre = rig.centre
         L = rig.length
@@ -312,7 +317,7 @@ class RigEngine:
             body = _Layer(tex, a, np.concatenate([joints, tips]), spacing=_spacing(a, 12))
         else:
             body = _Layer(tex, a, joints, spacing=_spacing(a, 10))
-            wing = paint_wing(bird_palette(bird.photo, bird.alpha, rig), rig.wing_length * L * scale, seed=0)
+            wing = self.wing_texture(bird, rig.wing_length * L * scale, wings, seed, donor)
             names = list(wing.handles)
             wl = _Layer(wing.rgba, wing.rgba[..., 3], np.array([wing.handles[k] for k in names]), spacing=max(4.0, wing.length / 9))
             far_tex = wing.rgba.copy()
@@ -371,6 +376,25 @@ class RigEngine:
                 layers.insert(1, (body.texture, body.rest, vb, body.mesh.triangles))
             sprites.append(_composite(layers))
         return sprites
+
+    @property
+    def donors(self):
+        if isinstance(self._donors, str):
+            from birdanim.engines.rig.donors import load_donors
+
+            self._donors = load_donors()
+        return self._donors
+
+    def wing_texture(self, bird: Bird, length: float, wings: str = "real", seed: int = 0, donor: int | None = None):
+        """The spread wing a perched bird beats: "real" (a donor's outline and feathers in this bird's
+        colours, the donor picked by `seed` unless given; painted when no donor library is there) or
+        "painted" (wings.paint_wing)."""
+        if wings == "real" and self.donors is not None and len(self.donors):
+            from birdanim.engines.rig.donors import choose, donor_wing, plumage_ramp
+
+            ramp = plumage_ramp(bird.photo, bird.alpha, bird.rig)
+            return donor_wing(self.donors, choose(self.donors, seed) if donor is None else donor, ramp, length)
+        return paint_wing(bird_palette(bird.photo, bird.alpha, bird.rig), length, seed=0)
 
     def _fit_scale(self, bird: Bird, level: float) -> float:
         """Shrink the bird when its spread wings would not fit the frame (a bird that fills its photo)."""
