@@ -201,6 +201,7 @@ PLAIN = {
     "path": "Hover in place, or fly across the picture.",
     "beats_per_second": "How fast the wings beat: small songbirds beat fast, herons and gulls slowly.",
     "background_blur": "How soft the picture behind the flying bird goes, as when a camera follows it (0: sharp).",
+    "wings": "A perched bird's open wings: real (a real flying bird's wing in your bird's colours) or painted.",
     "frames": "Length of the clip (frames ÷ frames per second = seconds).",
     "fps": "Smoothness: 24-30 looks like video; fewer makes a smaller, jerkier file.",
     "seed": "Change it for a slightly different take of the same flight.",
@@ -357,8 +358,8 @@ def animate_handlers(service, cancels: CancelBoard):
 
     @friendly_gen
     def render(path, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,
-               blur, rig_state, boxes, request: gr.Request, progress=gr.Progress()):
-        # The api ("/animate") takes the inputs up to `blur`, in this order (see ANIMATE_API); the rig
+               blur, wings, rig_state, boxes, request: gr.Request, progress=gr.Progress()):
+        # The api ("/animate") takes the inputs up to `wings`, in this order (see ANIMATE_API); the rig
         # step's state and the detected boxes are per-session state, not api inputs.
         if not path:
             raise gr.Error("Upload a photo of a bird first (or pick an example).")
@@ -366,7 +367,8 @@ def animate_handlers(service, cancels: CancelBoard):
         box = uh.sliders_to_box(cx, cy, size, *photo.size)
         options = AnimateOptions(mode=str(mode), scene=str(scene), path=str(fpath), beats_per_second=float(beats),
                                  cutoff=int(cutoff), frames=int(frames), fps=float(fps), quality=str(quality),
-                                 seed=int(seed), strength=float(strength), gif=bool(gif), background_blur=float(blur))
+                                 seed=int(seed), strength=float(strength), gif=bool(gif), background_blur=float(blur),
+                                 wings=str(wings))
         rig = _user_rig(rig_state, _rig_key(path, cx, cy, size)) if options.mode == "rig" else None
         session = getattr(request, "session_hash", None) or "anonymous"
         work = new_work_dir()
@@ -389,7 +391,7 @@ def animate_handlers(service, cancels: CancelBoard):
             shutil.rmtree(work, ignore_errors=True)
 
     @friendly_gen
-    def compare(path, cx, cy, size, scene, fpath, beats, blur, seed, rig_state, boxes, request: gr.Request,
+    def compare(path, cx, cy, size, scene, fpath, beats, blur, wings, seed, rig_state, boxes, request: gr.Request,
                 progress=gr.Progress()):
         """Both engines on the same photo, short clips, one after the other."""
         if not path:
@@ -402,7 +404,7 @@ def animate_handlers(service, cancels: CancelBoard):
             for mode in ("rig", "gan"):
                 cancel_ev = cancels.start(session)  # one per job: stopping a finished job sets its event
                 options = AnimateOptions(mode=mode, scene=str(scene), path=str(fpath), beats_per_second=float(beats),
-                                         frames=COMPARE_FRAMES, seed=int(seed), background_blur=float(blur),
+                                         frames=COMPARE_FRAMES, seed=int(seed), background_blur=float(blur), wings=str(wings),
                                          cutoff=min(AnimateOptions.cutoff, num_ws_of(service) - 1))
                 rig = _user_rig(rig_state, _rig_key(path, cx, cy, size)) if mode == "rig" else None
                 works.append(new_work_dir())
@@ -516,7 +518,7 @@ def example_photos() -> list[Path]:
 # The "/animate" api's inputs, in order (gradio_client.predict(*values, api_name="/animate")); tests,
 # benchmarks/load_test.py and the README call it by position.
 ANIMATE_API = ("photo", "cx", "cy", "size", "mode", "scene", "path", "beats_per_second", "cutoff", "frames", "fps",
-               "quality", "seed", "strength", "gif", "background_blur")
+               "quality", "seed", "strength", "gif", "background_blur", "wings")
 # The output area is one place: the frames as they render, replaced by the video when it is done (a
 # page-side switch: visibility updates from the server would make gradio keep per-session copies).
 STEP2 = {  # the middle column's title, per engine
@@ -594,6 +596,7 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
             with gr.Group(visible=d.mode == "rig") as rig_opts:
                 beats = _slider("beats_per_second", "Wing-beats per second", d.beats_per_second, 0.5)
                 blur = _slider("background_blur", "Background softness", d.background_blur, 0.5)
+                wings = gr.Radio(list(FIELDS["wings"].choices), value=d.wings, label="Wings", info=PLAIN["wings"])
             seed = gr.Number(value=d.seed, precision=0, minimum=FIELDS["seed"].lo, maximum=FIELDS["seed"].hi,
                              label="Seed", info=PLAIN["seed"])
             gif = gr.Checkbox(label="Also make a GIF", info="A GIF plays everywhere but is larger and less sharp.")
@@ -636,12 +639,12 @@ def build_animate_tab(service, cancels: CancelBoard, examples: list[Path]) -> An
     render_btn.click(None, None, None, js=RENDERING_ON, queue=False)
     render_event = render_btn.click(
         h["render"], [photo, cx, cy, size, mode, scene, fpath, beats, cutoff, frames, fps, quality, seed, strength, gif,
-                      blur, rig_state, boxes],
+                      blur, wings, rig_state, boxes],
         [live, video, downloads, status], api_name="animate", concurrency_limit=1, concurrency_id="render",
         show_progress="hidden",  # the stage bar above names the stage; gradio's overlay would hide the frames
     )
     render_event.then(None, None, None, js=RENDERING_OFF, queue=False)
-    compare_event = compare_btn.click(h["compare"], [photo, cx, cy, size, scene, fpath, beats, blur, seed, rig_state,
+    compare_event = compare_btn.click(h["compare"], [photo, cx, cy, size, scene, fpath, beats, blur, wings, seed, rig_state,
                                                           boxes],
                                       [rig_video, gan_video, compare_status], api_name="compare", concurrency_limit=1,
                                       concurrency_id="render", show_progress="hidden")

@@ -134,9 +134,9 @@ def animate_once(url: str, photo: Path, frames: int, fps: int, quality: str) -> 
     try:
         client = Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="birdanim-load-client-"))
         # photo, crop (cx, cy, size), mode, scene, path, beats/s, cutoff, frames, fps, quality, seed, strength, gif,
-        # background blur
+        # background blur, wings
         _, video, _, _ = client.predict(handle_file(str(photo)), 50, 50, 60, "gan", "crop", "hover", 3.0, 7, frames, fps,
-                                        quality, 0, 1.0, False, 2.0, api_name="/animate")
+                                        quality, 0, 1.0, False, 2.0, "real", api_name="/animate")
         latency = time.monotonic() - t0
         info = probe(video["video"] if isinstance(video, dict) else video)
         ok = info.get("codec") == "h264" and info["frames"] == frames and info["fps"] == fps

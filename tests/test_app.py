@@ -27,13 +27,13 @@ from birdanim.stages.detect import Box
 from birdanim.stages.video import probe
 
 ANIMATE_DEFAULTS = dict(cx=50, cy=50, size=40, mode="gan", scene="crop", path="hover", beats=3.0, cutoff=3, frames=16,
-                        fps=8, quality="fast", seed=0, strength=1.0, gif=False, blur=2.0)
+                        fps=8, quality="fast", seed=0, strength=1.0, gif=False, blur=2.0, wings="real")
 
 
 def animate_args(photo, **kw):
     a = {**ANIMATE_DEFAULTS, **kw}
     return (photo, a["cx"], a["cy"], a["size"], a["mode"], a["scene"], a["path"], a["beats"], a["cutoff"], a["frames"],
-            a["fps"], a["quality"], a["seed"], a["strength"], a["gif"], a["blur"])
+            a["fps"], a["quality"], a["seed"], a["strength"], a["gif"], a["blur"], a["wings"])
 
 
 # ------------------------------------------------------------------ building
@@ -460,7 +460,7 @@ def test_the_rig_step_draws_the_rig_and_a_click_moves_a_joint_that_reaches_the_r
 def test_compare_renders_both_engines(served, photos):
     _, client, _ = served
     upload = gradio_client.handle_file(str(photos["ok"]))
-    rig_video, gan_video, status = client.predict(upload, 50, 50, 40, "sky", "hover", 3.0, 2.0, 0, api_name="/compare")
+    rig_video, gan_video, status = client.predict(upload, 50, 50, 40, "sky", "hover", 3.0, 2.0, "real", 0, api_name="/compare")
     for v in (rig_video, gan_video):
         info = probe(v["video"] if isinstance(v, dict) else v)
         assert (info["codec"], info["frames"]) == ("h264", app.COMPARE_FRAMES)
