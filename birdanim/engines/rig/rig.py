@@ -38,7 +38,7 @@ class Rig:
     belly: tuple[float, float]
     near_wing: str = "left"  # the bird's own side that faces the camera ("left" | "right"), as CUB names it
     in_flight: bool = False  # the photo shows the wings spread: the engine beats the bird's own wings
-    wing_length: float = 1.3  # one wing's length (shoulder to tip) as a share of the body length
+    wing_length: float = 1.15  # one wing's length (shoulder to tip) as a share of the body length
     source: str = "keypoints"  # how the joints were found: "keypoints", "mask" or "user"
     legs: tuple = ()  # the visible legs' keypoints ((x, y), ...): a flying bird tucks them away
     notes: list[str] = field(default_factory=list)
