@@ -787,9 +787,10 @@ another bird or move the crop by hand).
 2. *Rig it.* A small network finds 15 parts (beak, crown, eyes, nape, back, breast, belly, wings,
    legs, tail, throat); from them come the body's axis and the shoulders where the wings attach. You
    can move these joints before rendering.
-3. *Give it wings.* A perched bird's folded wing is painted over with its body's colours and a spread
-   wing is built: the feather layout of a real wing, coloured with your bird's plumage, its coverts
-   laid down from your bird's own folded wing. A bird photographed in flight keeps its own wings.
+3. *Give it wings.* A perched bird's folded wing is painted over with its body's colours and it
+   borrows spread wings: the outline and feathers of a real wing of a bird in flight, worn in your
+   bird's own colours (or, under Advanced, wings painted feather by feather). It levels its body to fly,
+   keeps looking ahead and tucks its legs. A bird photographed in flight keeps its own wings.
 4. *Beat them.* The body and the wings are triangle meshes bent by as-rigid-as-possible deformation
    through a wing-beat (a longer down-stroke, the wrist folding on the up-stroke, the body rising and
    falling against the wings). The bird hovers over its photo or crosses it, in a seamless loop.

@@ -286,11 +286,20 @@ def test_a_perched_bird_takes_off_into_the_open_part_of_its_scene():
 def test_legs_the_keypoints_saw_are_tucked_away():
     from birdanim.engines.rig.engine import body_texture
 
-    img, kp, box = drawn_bird()
+    img, kp, box = drawn_bird(upright=True)  # an upright bird: its legs hang near its tail
     img = img.copy()
-    cv2.line(img, (84, 72), (84, 100), (60, 40, 30), 3)  # a thin leg down to a perch
-    alpha = (np.abs(img.astype(int) - (120, 170, 225)).sum(2) > 40).astype(np.float32)
-    rig = estimate_rig(alpha, {**kp, "left leg": (84.0, 96.0)})
+    bg = np.array((120, 170, 225))
+    alpha0 = (np.abs(img.astype(int) - bg).sum(2) > 40).astype(np.float32)
+    cv2.line(img, (70, 75), (70, 110), (60, 40, 30), 3)  # a thin leg down to a perch
+    alpha = (np.abs(img.astype(int) - bg).sum(2) > 40).astype(np.float32)
+    leg = {**kp, "left leg": (70.0, 106.0)}
+    _, without = body_texture(img, alpha, estimate_rig(alpha, kp))
+    assert without[100:110, 68:73].max() > 0.5  # the outline alone keeps this leg (it is beside the tail)
+    rig = estimate_rig(alpha, leg)
     _, a = body_texture(img, alpha, rig)
-    assert a[90:100, 82:87].max() < 0.2  # the leg is gone
-    assert a[55:65, 70:90].min() > 0.9  # the body stays
+    assert a[100:110, 68:73].max() < 0.2  # with the leg's keypoint it goes
+    tail = np.round(rig.point("tail")).astype(int)
+    assert a[tail[1] - 2 : tail[1] + 3, tail[0] - 2 : tail[0] + 3].max() > 0.5  # the tail stays
+    body = np.round(rig.centre).astype(int)
+    assert a[body[1] - 3 : body[1] + 4, body[0] - 3 : body[0] + 4].min() > 0.9  # and the body
+    assert alpha0[100:110, 68:73].max() == 0  # (the leg was all that was drawn there)

@@ -44,7 +44,8 @@ def bird_crop(img: Image.Image | np.ndarray, box: Box | None, size: int = CROP) 
 
 
 def embed(net, crops: np.ndarray | list[np.ndarray], batch: int = 16) -> np.ndarray:
-    """uint8 crops [N, H, W, 3] (one size) -> float32 [N, 1280] Lite2 pooled features (`net.pooled`)."""
+    """uint8 crops [N, H, W, 3] (one size) -> float32 [N, 1280] pooled features of `net` (`net.pooled`; Lite2
+    for the metrics)."""
     import torch
 
     from birdanim.imageops import uint8_to_float
@@ -107,7 +108,8 @@ def pair_cosine(feats: np.ndarray, pairs: np.ndarray) -> float:
 
 @dataclass
 class FlightProbe:
-    """Logistic regression P(flying) = sigmoid(((x - mean) / std) . weight + bias) on Lite2 pooled features."""
+    """Logistic regression P(flying) = sigmoid(((x - mean) / std) . weight + bias) on pooled features (Lite2:
+    the benchmark's probe; Lite0: the rig engine's, beside the keypoint model)."""
 
     weight: np.ndarray  # [D]
     bias: float

@@ -106,7 +106,7 @@ def cached_features(photos: list[Photo], load_net: Callable[[], object], cache_d
         path = cache_dir / f"{tag}-{pack}-{split}-{_zip_key(photos[idx[0]].zip_path)}.npz"
         known: dict[str, np.ndarray] = {}
         if path.is_file():
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 known = dict(zip(z["names"].tolist(), z["feats"]))
         missing = sorted({photos[i].file for i in idx} - set(known), key=str)
         if missing:

@@ -203,7 +203,7 @@ def score_donors(lib: DonorLibrary, photos, crops: np.ndarray, detector, phases:
         if bird.rig.in_flight:
             scores[j] = np.nan
             continue
-        scene = cv2.GaussianBlur(bird.scene, (0, 0), 1.5)  # the engine's default background softness
+        scene = cv2.GaussianBlur(bird.scene, (0, 0), 1.5)  # the default background_blur (2 px at 512) at 384 px
         for i in range(len(lib)):
             sprites = eng.sprites(bird, phases, donor=i)
             anchor = eng._anchor(bird, sprites, FlightPath())
@@ -261,7 +261,7 @@ def main(argv=None) -> int:
     sheet.parent.mkdir(parents=True, exist_ok=True)
     tiles = [(np.dstack([lum, lum, lum]) * (a[..., None] / 255.0) + 255 * (1 - a[..., None] / 255.0)).astype(np.uint8)
              for a, lum in zip(lib.alpha, lib.lum)]
-    for i, t in enumerate(tiles):  # numbered, to be checked by eye against --exclude
+    for i, t in enumerate(tiles):  # numbered, to be checked by eye (EXCLUDE lists the crops left out)
         cv2.putText(t, str(i), (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (200, 0, 0), 1, cv2.LINE_AA)
     cols = 10
     rows = [np.concatenate(tiles[i: i + cols] + [np.full_like(tiles[0], 255)] * (cols - len(tiles[i: i + cols])), 1)

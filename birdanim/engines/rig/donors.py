@@ -2,7 +2,8 @@
 birds in flight, recoloured with the bird's own plumage.
 
     library = load_donors()                               # assets/wings/donors.npz (None when missing)
-    wing = donor_wing(library, photo, alpha, rig, length, seed=0)   # a WingTexture, like paint_wing's
+    ramp = plumage_ramp(photo, alpha, rig)                # the bird's own wing colours, dark to light
+    wing = donor_wing(library, choose(library, seed), ramp, length)   # a WingTexture, like paint_wing's
 
 A donor is one wing of a flying bird (CUB-200-2011 train crops labelled flying, located with their wing
 keypoints; `python -m train.tools.make_wing_donors`), stored in the wing's own frame, the frame
@@ -113,6 +114,8 @@ def donor_handles(alpha: np.ndarray) -> dict[str, np.ndarray] | None:
 def choose(lib: DonorLibrary, seed: int = 0) -> int:
     """A donor, picked by `seed` among the best: those whose wings made perched birds read best as
     flying when the library was built (`score`, see train.tools.make_wing_donors), else any."""
+    if not len(lib):
+        raise ValueError("the donor library is empty")
     rng = np.random.default_rng(seed)
     if lib.score is None:
         return int(rng.integers(len(lib)))
@@ -150,9 +153,11 @@ def donor_wing(lib: DonorLibrary, index: int, ramp: np.ndarray, length: float) -
     h, w = a.shape
     out_w, out_h = int(np.ceil(w * s)), int(np.ceil(h * s))
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    colour = cv2.resize(colour.astype(np.float32), (out_w, out_h), interpolation=interp)
+    # resized premultiplied: the colour outside the wing (rank 0, the darkest) must not bleed into its edge
+    premul = cv2.resize((np.clip(colour, 0, 255) / 255.0 * a[..., None]).astype(np.float32), (out_w, out_h),
+                        interpolation=interp)
     a = np.clip(cv2.resize(a, (out_w, out_h), interpolation=interp), 0, 1)
-    rgba = np.concatenate([np.clip(colour, 0, 255) / 255.0 * a[..., None], a[..., None]], 2).astype(np.float32)
+    rgba = np.concatenate([np.clip(premul, 0, a[..., None]), a[..., None]], 2).astype(np.float32)
     origin = canvas_origin() * s
     handles = donor_handles(lib.alpha[index])
     if handles is None:

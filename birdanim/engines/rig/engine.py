@@ -23,6 +23,7 @@ How a frame is made (AnimatedDrawings' flow, with the bird's wings built, see wi
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -108,7 +109,8 @@ def body_texture(photo: np.ndarray, alpha: np.ndarray, rig: Rig) -> tuple[np.nda
             near = np.zeros_like(a)
             for x, y in rig.legs:
                 cv2.circle(near, (int(round(x)), int(round(y))), int(0.3 * rig.length) + 1, 1.0, -1)
-            near = cv2.GaussianBlur(near, (0, 0), max(1.0, 0.03 * rig.length))
+            cv2.circle(near, tuple(int(round(v)) for v in rig.point("tail")), int(0.25 * rig.length) + 1, 0.0, -1)
+            near = cv2.GaussianBlur(near, (0, 0), max(1.0, 0.03 * rig.length)) * (depth > 0)  # the tail stays
             k = max(3, int(0.1 * rig.length)) | 1
             opened = cv2.morphologyEx(a, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
             a = a * (1 - near) + np.minimum(a, opened) * near
@@ -167,8 +169,8 @@ class RigEngine:
         # loaded YoloSegmenter (None: GrabCut); inpainter: a learned inpainter (None: OpenCV fill).
         self.keypoints, self.segmenter, self.inpainter = keypoints, segmenter, inpainter
         self.beat = beat or WingBeat()
-        # donors: the real wings a perched bird borrows (donors.DonorLibrary; "auto": the shipped
-        # assets/wings/donors.npz, loaded on first use; None: wings are painted)
+        # donors: the real wings a perched bird borrows (a donors.DonorLibrary; "auto": the shipped
+        # assets/wings/donors.npz, or a path to another, loaded on first use; None: wings are painted)
         self._donors = donors
 
     # ------------------------------------------------------------------ photo -> bird
@@ -279,8 +281,9 @@ class RigEngine:
                 n = 0
 
     def _anchor(self, bird: Bird, sprites, fpath: FlightPath) -> np.ndarray:
-        """Where the sprites' origin (the body's centre) goes: the bird's own place, moved just enough
-        that the hovering bird's whole wing-beat stays in the frame."""
+        """Where the sprites' origin (the body's centre) goes: the bird's own place (a perched bird: lifted
+        off its perch and into the most open part of the scene near it, see _open_place), moved just
+        enough that the hovering bird's whole wing-beat stays in the frame."""
         H, W = bird.scene.shape[:2]
         c = bird.rig.centre.copy()
         if not bird.rig.in_flight and fpath.kind == "hover":  # it has taken off: up from its perch
@@ -323,8 +326,16 @@ class RigEngine:
             wing = self.wing_texture(bird, rig.wing_length * L * scale, wings, seed, donor)
             names = list(wing.handles)
             wl = _Layer(wing.rgba, wing.rgba[..., 3], np.array([wing.handles[k] for k in names]), spacing=max(4.0, wing.length / 9))
+            # the wing's joints where its mesh holds them (a handle off the shape was moved onto it)
+            wing.handles = {n: wl.rest[wl.slot[i]].copy() for i, n in enumerate(names)}
             far_tex = wing.rgba.copy()
             far_tex[..., :3] *= FAR_WING_SHADE
+        # the joints where the body's mesh holds them: a joint off the shape, or too near its edge, was
+        # moved onto it; targets from the given points would stretch the mesh (a bill pulled longer)
+        held = body.rest[body.slot]
+        joints = held[: len(BODY_JOINTS)]
+        if own_wings:
+            tips = held[len(BODY_JOINTS):]
 
         sprites = []
         for k in range(K):
@@ -340,10 +351,10 @@ class RigEngine:
                 return (np.asarray(p) - centre) @ R.T + lift
 
             targets = place(joints)
-            steady = (rig.point("head") - centre) @ (_rot(-level * rig.facing) * scale).T
+            steady = (joints[0] - centre) @ (_rot(-level * rig.facing) * scale).T
             targets[0] = 0.7 * steady + 0.3 * targets[0]  # the head keeps still while the body bobs
             # an upright perched bird levels its body to fly, but keeps its bill pointing where it looked
-            bill = (rig.point("beak") - rig.point("head")) @ (_rot(-HEAD_FOLLOW * level * rig.facing) * scale).T
+            bill = (joints[5] - joints[0]) @ (_rot(-HEAD_FOLLOW * level * rig.facing) * scale).T
             targets[5] = targets[0] + bill
             tail_pivot = place(centre - 0.15 * L * rig.axis)
             targets[2] = rotate_about(targets[2], tail_pivot, pose.tail * rig.facing)
@@ -351,7 +362,7 @@ class RigEngine:
             if own_wings:
                 tip_targets = []
                 for tip in tips:
-                    root = place(rig.point("shoulder"))
+                    root = place(joints[1])
                     v = place(tip) - root
                     side = -np.sign(v[0]) if abs(v[0]) > 1e-6 else 1.0
                     ang = side * (0.5 * (beat.top - beat.bottom) * np.cos(2 * np.pi * k / K) * 0.45)
@@ -386,10 +397,13 @@ class RigEngine:
 
     @property
     def donors(self):
-        if isinstance(self._donors, str):
+        if isinstance(self._donors, (str, Path)):
             from birdanim.engines.rig.donors import load_donors
 
-            self._donors = load_donors()
+            try:
+                self._donors = load_donors(None if self._donors == "auto" else self._donors)
+            except (OSError, ValueError, KeyError):  # an unreadable file: the wings are painted instead
+                self._donors = None
         return self._donors
 
     def wing_texture(self, bird: Bird, length: float, wings: str = "real", seed: int = 0, donor: int | None = None):

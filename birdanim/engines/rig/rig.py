@@ -111,7 +111,7 @@ class Rig:
         d = json.loads(text)
         for j in JOINTS:
             d[j] = tuple(float(v) for v in d[j])
-        d["legs"] = tuple(tuple(float(v) for v in p) for p in d.get("legs", ()))
+        d["legs"] = tuple((float(p[0]), float(p[1])) for p in (d.get("legs") or ()))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
