@@ -3,7 +3,7 @@ birds in flight, recoloured with the bird's own plumage.
 
     library = load_donors()                               # assets/wings/donors.npz (None when missing)
     ramp = plumage_ramp(photo, alpha, rig)                # the bird's own wing colours, dark to light
-    wing = donor_wing(library, choose(library, seed), ramp, length)   # a WingTexture, like paint_wing's
+    wing = donor_wing(library, choose(library, seed, key), ramp, length)   # a WingTexture, like paint_wing's
 
 A donor is one wing of a flying bird (CUB-200-2011 train crops labelled flying, located with their wing
 keypoints; `python -m train.tools.make_wing_donors`), stored in the wing's own frame, the frame
@@ -111,16 +111,18 @@ def donor_handles(alpha: np.ndarray) -> dict[str, np.ndarray] | None:
     return out
 
 
-def choose(lib: DonorLibrary, seed: int = 0) -> int:
-    """A donor, picked by `seed` among the best: those whose wings made perched birds read best as
-    flying when the library was built (`score`, see train.tools.make_wing_donors), else any."""
+def choose(lib: DonorLibrary, seed: int = 0, key: int = 0) -> int:
+    """A donor, picked by `seed` and `key` (something of the bird's own, so that different birds get
+    different wings and the same photo the same one) among the best: those whose wings made perched
+    birds read best as flying when the library was built (`score`, see train.tools.make_wing_donors),
+    else among all."""
     if not len(lib):
         raise ValueError("the donor library is empty")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([int(seed), int(key) & 0xFFFFFFFF])
     if lib.score is None:
         return int(rng.integers(len(lib)))
     best = np.argsort(-lib.score)[: max(1, int(np.ceil(BEST_SHARE * len(lib))))]
-    return int(best[seed % len(best)] if seed < len(best) else rng.choice(best))
+    return int(rng.choice(best))
 
 
 def plumage_ramp(photo: np.ndarray, alpha: np.ndarray, rig, n: int = 256) -> np.ndarray:

@@ -23,6 +23,7 @@ How a frame is made (AnimatedDrawings' flow, with the bird's wings built, see wi
 from __future__ import annotations
 
 import threading
+import zlib
 from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -414,7 +415,9 @@ class RigEngine:
             from birdanim.engines.rig.donors import choose, donor_wing, plumage_ramp
 
             ramp = plumage_ramp(bird.photo, bird.alpha, bird.rig)
-            return donor_wing(self.donors, choose(self.donors, seed) if donor is None else donor, ramp, length)
+            if donor is None:  # the bird's own colours make the key: each bird its wing, the same photo the same
+                donor = choose(self.donors, seed, key=zlib.crc32(np.round(ramp).astype(np.uint8).tobytes()))
+            return donor_wing(self.donors, donor, ramp, length)
         return paint_wing(bird_palette(bird.photo, bird.alpha, bird.rig), length, seed=0)
 
     def _fit_scale(self, bird: Bird, level: float) -> float:
