@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from birdanim.engines.rig.wings import WingTexture, folded_wing_region
+from birdanim.engines.rig.wings import WingTexture, wing_plumage
 
 # The stored frame: canonical (u, v) -> pixel origin + (u, v) * SIDE.
 SIDE = 128  # px per wing length in the stored arrays
@@ -128,12 +128,7 @@ def choose(lib: DonorLibrary, seed: int = 0, key: int = 0) -> int:
 def plumage_ramp(photo: np.ndarray, alpha: np.ndarray, rig, n: int = 256) -> np.ndarray:
     """float [n, 3]: the bird's own wing colours ordered from darkest to lightest (RGB 0..255), sampled
     where its folded wing lies (the whole bird when that region is too small)."""
-    region = folded_wing_region(alpha, rig)
-    if region.sum() < 30:
-        region = alpha > 0.5
-    px = photo[region].astype(np.float64)
-    lum = px @ np.array([0.299, 0.587, 0.114])
-    px = px[np.argsort(lum)]
+    _, px = wing_plumage(photo, alpha, rig)
     idx = np.linspace(0, len(px) - 1, n)
     ramp = np.stack([np.interp(idx, np.arange(len(px)), px[:, c]) for c in range(3)], 1)
     k = max(1, n // 32)  # smooth: a single odd pixel must not become a band of the wing

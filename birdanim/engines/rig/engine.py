@@ -36,15 +36,12 @@ from birdanim.engines.rig.mesh import mesh_from_mask
 from birdanim.engines.rig.motion import FlightPath, WingBeat, path_offset, span_scale, wing_pose
 from birdanim.engines.rig.render import over, premultiply, render_mesh
 from birdanim.engines.rig.rig import Rig, estimate_rig
-from birdanim.engines.rig.wings import bent_handles, bird_palette, folded_wing_region, paint_wing, rotate_about
+from birdanim.engines.rig.wings import bent_handles, bird_palette, folded_wing_region, paint_wing, rotate_about, rotation
 from birdanim.errors import Cancelled
 
 MAX_PHASES = 32  # sprites per beat: beyond this no eye sees the difference, and each costs ~10 ms
 FAR_WING_SHADE = 0.72  # the far wing is in the body's shadow
 MAX_MOVE = 3.0  # a perched bird hovers at most this many body lengths from where it took off
-# the near wing is drawn over the body (seen from above); behind it (seen from below) the body shows
-# whole, which 16 perched photos scored as identity +0.05 but P(flight) -0.25 and was not kept
-NEAR_WING_IN_FRONT = True
 NEAR_ROOT = 1.0  # a near wing spread below the body starts this far from the shoulder towards the belly
 BODY_JOINTS = ("head", "shoulder", "tail", "belly", "far_shoulder", "beak")
 HEAD_FOLLOW = 0.3  # how much of the body's turn to a flight attitude the head follows: it keeps looking ahead
@@ -60,11 +57,6 @@ class Bird:
     scene: np.ndarray  # uint8 [H, W, 3] what the bird flies over
     method: str  # how the mask was made
     notes: list[str] = field(default_factory=list)
-
-
-def _rot(deg: float) -> np.ndarray:
-    t = np.radians(deg)
-    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
 
 
 def body_texture(photo: np.ndarray, alpha: np.ndarray, rig: Rig) -> tuple[np.ndarray, np.ndarray]:
@@ -317,13 +309,12 @@ class RigEngine:
         scale = self._fit_scale(bird, level)
 
         tex, a = body_texture(bird.photo, bird.alpha, rig)
-        joints = np.array([rig.point(j) for j in BODY_JOINTS])
+        given = np.array([rig.point(j) for j in BODY_JOINTS])
         own_wings = rig.in_flight
         if own_wings:  # the wing tips are handles of the body's mesh too
-            tips = _wing_tips(bird.alpha, rig)
-            body = _Layer(tex, a, np.concatenate([joints, tips]), spacing=_spacing(a, 12))
+            body = _Layer(tex, a, np.concatenate([given, _wing_tips(bird.alpha, rig)]), spacing=_spacing(a, 12))
         else:
-            body = _Layer(tex, a, joints, spacing=_spacing(a, 10))
+            body = _Layer(tex, a, given, spacing=_spacing(a, 10))
             wing = self.wing_texture(bird, rig.wing_length * L * scale, wings, seed, donor)
             names = list(wing.handles)
             wl = _Layer(wing.rgba, wing.rgba[..., 3], np.array([wing.handles[k] for k in names]), spacing=max(4.0, wing.length / 9))
@@ -345,17 +336,17 @@ class RigEngine:
             pose = wing_pose(beat, k / K)
             # the body's placement at this phase: levelled towards a flight attitude, bobbing and pitching
             nose_up = level + pose.pitch
-            R = _rot(-nose_up * rig.facing) * scale
+            R = rotation(-nose_up * rig.facing) * scale
             lift = (R @ rig.dorsal) * pose.bob * L  # R carries the scale
 
             def place(p):
                 return (np.asarray(p) - centre) @ R.T + lift
 
             targets = place(joints)
-            steady = (joints[0] - centre) @ (_rot(-level * rig.facing) * scale).T
+            steady = (joints[0] - centre) @ (rotation(-level * rig.facing) * scale).T
             targets[0] = 0.7 * steady + 0.3 * targets[0]  # the head keeps still while the body bobs
             # an upright perched bird levels its body to fly, but keeps its bill pointing where it looked
-            bill = (joints[5] - joints[0]) @ (_rot(-HEAD_FOLLOW * level * rig.facing) * scale).T
+            bill = (joints[5] - joints[0]) @ (rotation(-HEAD_FOLLOW * level * rig.facing) * scale).T
             targets[5] = targets[0] + bill
             tail_pivot = place(centre - 0.15 * L * rig.axis)
             targets[2] = rotate_about(targets[2], tail_pivot, pose.tail * rig.facing)
@@ -367,7 +358,7 @@ class RigEngine:
                     v = place(tip) - root
                     side = -np.sign(v[0]) if abs(v[0]) > 1e-6 else 1.0
                     ang = side * (0.5 * (beat.top - beat.bottom) * np.cos(2 * np.pi * k / K) * 0.45)
-                    tip_targets.append(root + _rot(ang) @ v * (0.85 + 0.15 * abs(np.cos(2 * np.pi * k / K))))
+                    tip_targets.append(root + rotation(ang) @ v * (0.85 + 0.15 * abs(np.cos(2 * np.pi * k / K))))
                 vb = body.solve(np.concatenate([targets, np.array(tip_targets)]))
                 layers.append((body.texture, body.rest, vb, body.mesh.triangles))
             else:
@@ -388,11 +379,9 @@ class RigEngine:
                         layers.append(layer)
                     else:
                         layers.insert(0, layer)
-                body_layer = (body.texture, body.rest, vb, body.mesh.triangles)
-                if NEAR_WING_IN_FRONT:
-                    layers.insert(1, body_layer)
-                else:
-                    layers.append(body_layer)
+                # the near wing over the body (seen from above); behind it (seen from below) the body shows
+                # whole, which 16 perched photos scored identity +0.05 but P(flight) -0.25: not kept
+                layers.insert(1, (body.texture, body.rest, vb, body.mesh.triangles))
             sprites.append(_composite(layers))
         return sprites
 
@@ -427,7 +416,7 @@ class RigEngine:
         L = rig.length
         ys, xs = np.nonzero(bird.alpha > 0.5)
         pts = np.stack([xs, ys], 1) - rig.centre
-        pts = pts @ _rot(-level * rig.facing).T
+        pts = pts @ rotation(-level * rig.facing).T
         ext = np.abs(pts).max(0)
         if not rig.in_flight:
             reach = np.linalg.norm(rig.point("shoulder") - rig.centre) + rig.wing_length * L * 1.05

@@ -168,15 +168,23 @@ class KeypointModel(nn.Module):
     @torch.no_grad()
     def predict_batch(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [N, S, S, 3] RGB -> xy [N, 15, 2] in the crops' pixels, visible [N, 15] probabilities."""
+        xy, vis, _ = self._infer(crops, flight=False)
+        return xy, vis
+
+    def _infer(self, crops: np.ndarray, flight: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One trunk pass: (xy, visible) as predict_batch, and P(in flight) [N] when asked and a probe is there."""
         crops = np.asarray(crops)
         if crops.ndim != 4 or crops.shape[-1] != 3 or crops.shape[1] != crops.shape[2]:
             raise ValueError(f"expected square RGB crops [N, S, S, 3], got {crops.shape}")
         self.eval()
         device = next(self.head.parameters()).device
-        x = crops_to_input(crops, self.cfg.input_size).to(device)
-        heat, vis = self(x)
+        feats = self.trunk_features(crops_to_input(crops, self.cfg.input_size).to(device))
+        heat, vis = self.head(*feats)
         xy = decode_heatmaps(heat) * crops.shape[1]
-        return xy.cpu().numpy().astype(np.float32), torch.sigmoid(vis).cpu().numpy().astype(np.float32)
+        p = None
+        if flight and self.flight is not None:
+            p = self.flight.proba(self.trunk.head(feats[-1]).mean(dim=(2, 3)).float().cpu().numpy())
+        return xy.cpu().numpy().astype(np.float32), torch.sigmoid(vis).cpu().numpy().astype(np.float32), p
 
     def predict(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [S, S, 3] RGB crop of one bird -> (xy [15, 2] float in the crop's pixels, visible [15] in 0..1)."""
@@ -189,16 +197,8 @@ class KeypointModel(nn.Module):
         crop = np.asarray(crop)
         if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[0] != crop.shape[1] or crop.shape[2] != 3:
             raise ValueError(f"expected one uint8 [S, S, 3] RGB crop, got {crop.dtype} {crop.shape}")
-        self.eval()
-        device = next(self.head.parameters()).device
-        feats = self.trunk_features(crops_to_input(crop[None], self.cfg.input_size).to(device))
-        heat, vis = self.head(*feats)
-        xy = decode_heatmaps(heat)[0].cpu().numpy().astype(np.float32) * crop.shape[0]
-        p = None
-        if self.flight is not None:
-            pooled = self.trunk.head(feats[-1]).mean(dim=(2, 3)).float().cpu().numpy()
-            p = float(self.flight.proba(pooled)[0])
-        return xy, torch.sigmoid(vis[0]).cpu().numpy().astype(np.float32), p
+        xy, vis, p = self._infer(crop[None], flight=True)
+        return xy[0], vis[0], None if p is None else float(p[0])
 
 
 def save_head(head: KeypointHead, cfg: KeypointConfig, folder: str | Path, extra: dict | None = None) -> Path:

@@ -241,11 +241,11 @@ def estimate_rig(alpha: np.ndarray, keypoints: dict[str, tuple[float, float]] | 
     else:  # profile to the right shows the bird's left side; to the left, its right side
         near = "left" if facing > 0 else "right"
     # a folded wing lies along the body, near its axis; a spread one reaches far from it
-    spread = [np.abs(np.dot(w - tail, normal)) for w in (lw, rw) if w is not None]
-    extent_across = float(np.ptp(pts @ normal))
     if flying is not None:
         in_flight = flying > 0.5
     else:
+        spread = [np.abs(np.dot(w - tail, normal)) for w in (lw, rw) if w is not None]
+        extent_across = float(np.ptp(pts @ normal))
         in_flight = bool(extent_across > 1.1 * length) or bool(spread and max(spread) > 0.32 * length)
         if source == "mask" and _solidity(alpha) < 0.6:  # long thin wings make a hollow silhouette
             in_flight = True

@@ -66,18 +66,22 @@ def folded_wing_region(alpha: np.ndarray, rig) -> np.ndarray:
     return (m > 0) & (alpha > 0.5)
 
 
-def bird_palette(photo: np.ndarray, alpha: np.ndarray, rig) -> Palette:
-    """Colours and grain of the bird's own wing plumage (photo uint8 [H, W, 3], alpha [H, W])."""
+def wing_plumage(photo: np.ndarray, alpha: np.ndarray, rig) -> tuple[np.ndarray, np.ndarray]:
+    """(where the bird's folded wing lies, bool [H, W] (the whole bird when that is too small); its
+    pixels float [N, 3], ordered from darkest to lightest)."""
     region = folded_wing_region(alpha, rig)
     if region.sum() < 30:
         region = alpha > 0.5
     px = photo[region].astype(np.float64)
-    lum = _lum(px)
-    order = np.argsort(lum)
+    return region, px[np.argsort(_lum(px))]
+
+
+def bird_palette(photo: np.ndarray, alpha: np.ndarray, rig) -> Palette:
+    """Colours and grain of the bird's own wing plumage (photo uint8 [H, W, 3], alpha [H, W])."""
+    region, px = wing_plumage(photo, alpha, rig)
 
     def q(lo, hi):
-        sel = order[int(lo * len(order)): max(int(hi * len(order)), int(lo * len(order)) + 1)]
-        return px[sel].mean(0)
+        return px[int(lo * len(px)): max(int(hi * len(px)), int(lo * len(px)) + 1)].mean(0)
 
     covert = q(0.35, 0.75)
     flight = q(0.05, 0.40)
@@ -238,10 +242,14 @@ def paint_wing(palette: Palette, length: float, seed: int = 0, n_primaries: int 
     return WingTexture(rgba, handles, L, origin)
 
 
-def rotate_about(points: np.ndarray, centre: np.ndarray, degrees: float) -> np.ndarray:
+def rotation(degrees: float) -> np.ndarray:
+    """The 2x2 matrix turning image vectors by `degrees` (clockwise on screen: y points down)."""
     t = np.radians(degrees)
-    R = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-    return (np.asarray(points, np.float64) - centre) @ R.T + centre
+    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+
+
+def rotate_about(points: np.ndarray, centre: np.ndarray, degrees: float) -> np.ndarray:
+    return (np.asarray(points, np.float64) - centre) @ rotation(degrees).T + centre
 
 
 def bent_handles(wing: WingTexture, flex: float, fan: float) -> dict[str, np.ndarray]:
