@@ -140,7 +140,7 @@ def worker(mode: str, photo_paths: list[Path], frames: int, scene: str, videos: 
         out_dir = videos / mode / path.stem
         t = time.perf_counter()
         photo = a.load_photo(path)
-        res = call_animate(a, photo, mode, frames, scene, out_dir, extra if mode == "gan" else None)
+        res = call_animate(a, photo, mode, frames, scene, out_dir, extra)
         wall = time.perf_counter() - t
         recs.append({"file": path.name, "seconds": wall, "total": float(res.timings.get("total", wall)),
                      "timings": {k: float(v) for k, v in res.timings.items()}, "mp4": str(res.mp4_path),
@@ -159,7 +159,7 @@ def run_mode(mode: str, photo_paths: list[Path], args, videos: Path, tmp: Path) 
     result = tmp / f"worker-{mode}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--frames", str(args.frames),
            "--scene", args.scene, "--videos", str(videos), "--result", str(result), "--photos", *map(str, photo_paths),
-           *(["--gan-options", *args.gan_options] if args.gan_options else [])]
+           *(["--options", *opts] if (opts := getattr(args, f"{mode}_options")) else [])]
     print(f"[{mode}] animating {len(photo_paths)} photos in a fresh process ...", flush=True)
     subprocess.run(cmd, check=True, cwd=REPO_ROOT)
     return json.loads(result.read_text())
@@ -260,7 +260,7 @@ def summarise(recs: list[dict], worker_out: dict) -> dict:
 
 def print_table(mode: str, s: dict, sc: dict, args) -> None:
     print(f"\n== mode {mode}: {s['photos']} test photos, {args.frames} frames each, {args.sample_frames} measured per "
-          f"video, scene {args.scene} ==")
+          f"video, scene {args.scene}{''.join(' ' + o for o in getattr(args, f'{mode}_options') or [])} ==")
     rows = [
         ("identity", f"{s['identity']:.3f}  (sd {s['identity_sd']:.3f}, min {s['identity_min']:.3f}, max "
                      f"{s['identity_max']:.3f});  scale: same species {sc['same_species']:.3f}, different species "
@@ -321,15 +321,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write every number here, e.g. out/fidelity/results.json")
     ap.add_argument("--gan-options", nargs="*", default=None, metavar="KEY=VALUE",
                     help="GAN mode options other than the defaults, e.g. quality=balanced mixing=swap cutoff=7")
+    ap.add_argument("--rig-options", nargs="*", default=None, metavar="KEY=VALUE",
+                    help="rig mode options other than the defaults, e.g. background_blur=5 wings=painted")
     ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    ap.add_argument("--options", nargs="*", default=None, help=argparse.SUPPRESS)  # the worker's mode's
     ap.add_argument("--photos", nargs="*", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--videos", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        extra = {k: (v if k in ("quality", "mixing", "path", "scene") else float(v))
-                 for k, v in (o.split("=", 1) for o in args.gan_options or [])}
-        extra = {k: int(v) if k in ("cutoff", "cycles") else v for k, v in extra.items()}
+        # strings as given: the service's AnimateOptions.checked() coerces them and names a bad one
+        extra = dict(o.split("=", 1) for o in args.options or [])
         return worker(args.worker, args.photos, args.frames, args.scene, args.videos, args.result, extra)
 
     import torch

@@ -132,6 +132,20 @@ def test_the_benchmark_adapter_speaks_both_service_forms(tmp_path):
     assert call_animate(New(), None, "rig", 60, "sky", tmp_path) == ("new", "rig", 60, "sky")
 
 
+def test_the_benchmark_passes_a_modes_options_as_given_for_the_service_to_check(tmp_path):
+    from benchmarks.bench_fidelity import call_animate
+    from birdanim.errors import BadArgument
+
+    class Service:
+        def animate(self, photo, options=None, *, box=None, out_dir=None):
+            return options.checked()
+
+    opts = call_animate(Service(), None, "rig", 60, "photo", tmp_path, {"background_blur": "5", "wings": "painted"})
+    assert (opts.background_blur, opts.wings, opts.frames) == (5.0, "painted", 60)
+    with pytest.raises(BadArgument, match="background_blur"):
+        call_animate(Service(), None, "rig", 60, "photo", tmp_path, {"background_blur": "99"})
+
+
 @pytest.mark.slow
 def test_shipped_probe_accuracy_on_100_test_photos():
     from birdanim.metrics.photos import cached_features, read_meta
