@@ -155,11 +155,16 @@ def worker(mode: str, photo_paths: list[Path], frames: int, scene: str, videos: 
     return 0
 
 
+def mode_options(args, mode: str) -> list[str]:
+    """The KEY=VALUE options given for one mode (--gan-options / --rig-options)."""
+    return getattr(args, f"{mode}_options") or []
+
+
 def run_mode(mode: str, photo_paths: list[Path], args, videos: Path, tmp: Path) -> dict:
     result = tmp / f"worker-{mode}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--frames", str(args.frames),
            "--scene", args.scene, "--videos", str(videos), "--result", str(result), "--photos", *map(str, photo_paths),
-           *(["--options", *opts] if (opts := getattr(args, f"{mode}_options")) else [])]
+           *(["--options", *opts] if (opts := mode_options(args, mode)) else [])]
     print(f"[{mode}] animating {len(photo_paths)} photos in a fresh process ...", flush=True)
     subprocess.run(cmd, check=True, cwd=REPO_ROOT)
     return json.loads(result.read_text())
@@ -260,7 +265,7 @@ def summarise(recs: list[dict], worker_out: dict) -> dict:
 
 def print_table(mode: str, s: dict, sc: dict, args) -> None:
     print(f"\n== mode {mode}: {s['photos']} test photos, {args.frames} frames each, {args.sample_frames} measured per "
-          f"video, scene {args.scene}{''.join(' ' + o for o in getattr(args, f'{mode}_options') or [])} ==")
+          f"video, scene {' '.join([args.scene, *mode_options(args, mode)])} ==")
     rows = [
         ("identity", f"{s['identity']:.3f}  (sd {s['identity_sd']:.3f}, min {s['identity_min']:.3f}, max "
                      f"{s['identity_max']:.3f});  scale: same species {sc['same_species']:.3f}, different species "
