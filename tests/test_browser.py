@@ -107,12 +107,15 @@ def test_first_screen_has_photo_render_and_output_without_scrolling(page):
 def test_the_engine_choice_shows_its_own_controls(page):
     assert page.locator("#joint").is_visible()  # the rig's joints belong to the rig engine
     page.locator("#mode").get_by_text("GAN style mixing", exact=True).click()
-    page.locator("#joint").wait_for(state="hidden", timeout=10_000)
-    page.locator("#advanced").get_by_text("Advanced", exact=True).click()
-    assert page.get_by_text("Style-mix cutoff layer").is_visible()
-    page.screenshot(path=str(ARTIFACTS / "1b_gan_mode.png"), full_page=True)
-    page.locator("#advanced").get_by_text("Advanced", exact=True).click()
-    page.locator("#mode").get_by_text("Your bird's own wings", exact=True).click()
+    try:
+        page.locator("#joint").wait_for(state="hidden", timeout=10_000)
+        page.locator("#advanced").get_by_text("Advanced", exact=True).click()
+        # the accordion opens after the click returns: wait for the GAN's control (TimeoutError if it never shows)
+        page.get_by_text("Style-mix cutoff layer").wait_for(state="visible", timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "1b_gan_mode.png"), full_page=True)
+        page.locator("#advanced").get_by_text("Advanced", exact=True).click()
+    finally:  # back to the rig engine even when a check failed, so the later tests start from it
+        page.locator("#mode").get_by_text("Your bird's own wings", exact=True).click()
     page.locator("#joint").wait_for(state="visible", timeout=10_000)
 
 
