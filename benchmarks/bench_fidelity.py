@@ -215,15 +215,20 @@ class Judge:
 
 def scale(judge: Judge, n_pairs: int, seed: int) -> dict:
     """Mean Lite2 cosine of n_pairs random pairs of CUB test photos of the same species and of different species."""
-    from birdanim.metrics.fidelity import pair_cosine, scale_pairs
+    from birdanim.metrics.fidelity import pair_cosine, pose_pairs, scale_pairs
     from birdanim.metrics.photos import cached_features, read_meta
 
     cub = [p for p in read_meta("test") if p.dataset == "CUB"]
     same, diff = scale_pairs([p.species for p in cub], n_pairs, seed)
-    used = np.unique(np.concatenate([same.ravel(), diff.ravel()]))
+    # a perched photo against a photo of its species in flight, among the photos with a pose label
+    posed = [i for i, p in enumerate(cub) if p.pose in ("flying", "perched")]
+    flight = np.array(posed)[pose_pairs([cub[i].species for i in posed], [cub[i].pose == "flying" for i in posed],
+                                        n_pairs, seed)]
+    used = np.unique(np.concatenate([same.ravel(), diff.ravel(), flight.ravel()]))
     feats = np.zeros((len(cub), 1280), np.float32)
     feats[used] = cached_features([cub[i] for i in used], lambda: judge.net)
     return {"same_species": pair_cosine(feats, same), "different_species": pair_cosine(feats, diff),
+            "same_species_perched_to_flying": pair_cosine(feats, flight),
             "pairs": n_pairs, "photos": int(len(used)), "from": f"{len(cub)} CUB test photos"}
 
 
@@ -269,7 +274,7 @@ def print_table(mode: str, s: dict, sc: dict, args) -> None:
     rows = [
         ("identity", f"{s['identity']:.3f}  (sd {s['identity_sd']:.3f}, min {s['identity_min']:.3f}, max "
                      f"{s['identity_max']:.3f});  scale: same species {sc['same_species']:.3f}, different species "
-                     f"{sc['different_species']:.3f}"),
+                     f"{sc['different_species']:.3f}, perched to in flight {sc['same_species_perched_to_flying']:.3f}"),
         ("flight", f"{s['flight']:.3f}  (frames without a bird count 0; over frames with a bird "
                    f"{s['flight_with_bird']:.3f}; the input photos themselves {s['input_flight']:.3f})"),
         ("bird-detect", f"{s['bird_detect']:.3f}"),
@@ -359,10 +364,12 @@ def main(argv=None) -> int:
         acc = probe_accuracy(judge)
         print(f"\nflight probe ({PROBE.name}) on the test splits' labels: accuracy {acc['accuracy']:.3f}, balanced "
               f"accuracy {acc['balanced_accuracy']:.3f} (flying recall {acc['recall_flying']:.3f} of "
-              f"{acc['n_flying']}, perched recall {acc['recall_perched']:.3f} of {acc['n_perched']}), AUC {acc['auc']:.3f}")
+              f"{acc['n_flying']}, perched recall {acc['recall_perched']:.3f} of {acc['n_perched']}), AUC {acc['auc']:.3f}; "
+              f"mean P(flight) of the real photos in flight {acc['mean_p_flying']:.3f}, perched {acc['mean_p_perched']:.3f}")
         sc = scale(judge, args.pairs, args.seed)
         print(f"identity scale: same CUB species {sc['same_species']:.3f}, different species "
-              f"{sc['different_species']:.3f} ({sc['pairs']} random pairs each, {sc['from']})")
+              f"{sc['different_species']:.3f} ({sc['pairs']} random pairs each, {sc['from']}); a perched photo "
+              f"against a photo of its species in flight {sc['same_species_perched_to_flying']:.3f}")
         results.update(probe_test=acc, scale=sc)
         imgs = {p.file: np.asarray(Image.open(pp).convert("RGB")) for p, pp in zip(photos, paths)}
         for mode, wo in workers.items():
@@ -384,7 +391,8 @@ def main(argv=None) -> int:
             s = results["modes"][m]["summary"]
             print(f"  {m:<6}{s['identity']:>10.3f}{s['flight']:>8.3f}{s['bird_detect']:>8.3f}{s['aspect_std']:>10.3f}"
                   f"{s['seconds_mean']:>8.1f}{s['seconds_max']:>7.1f}{s['peak_rss_mb']:>7.0f}")
-        print(f"  scale: same species {sc['same_species']:.3f}, different species {sc['different_species']:.3f}")
+        print(f"  scale: same species {sc['same_species']:.3f}, different species {sc['different_species']:.3f}, "
+              f"perched to in flight (same species) {sc['same_species_perched_to_flying']:.3f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1, default=float))

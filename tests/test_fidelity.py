@@ -68,6 +68,7 @@ def test_classification_report_counts():
     rep = fm.classification_report(np.array([0.9, 0.2, 0.6, 0.1]), np.array([1, 1, 0, 0]))
     assert rep["accuracy"] == 0.5 and rep["recall_flying"] == 0.5 and rep["recall_perched"] == 0.5
     assert rep["auc"] == 0.75
+    assert rep["mean_p_flying"] == pytest.approx(0.55) and rep["mean_p_perched"] == pytest.approx(0.35)
 
 
 def test_motion_static_is_zero_and_flapping_is_not():
@@ -86,6 +87,16 @@ def test_scale_pairs_same_and_different():
     lab = np.array(labels)
     assert (lab[same[:, 0]] == lab[same[:, 1]]).all() and (same[:, 0] != same[:, 1]).all()
     assert (lab[diff[:, 0]] != lab[diff[:, 1]]).all()
+
+
+def test_pose_pairs_are_perched_then_flying_of_one_species():
+    labels = ["a"] * 4 + ["b"] * 3 + ["c"] * 2
+    flying = [0, 0, 1, 1, 0, 0, 0, 1, 1]  # b has no flyer, c no perched bird: only a can pair
+    pairs = fm.pose_pairs(labels, flying, n_pairs=40, seed=2)
+    assert pairs.shape == (40, 2)
+    assert set(pairs[:, 0]) <= {0, 1} and set(pairs[:, 1]) <= {2, 3}
+    with pytest.raises(ValueError):
+        fm.pose_pairs(["a", "b"], [0, 1])
 
 
 def test_sample_indices_spread_evenly():

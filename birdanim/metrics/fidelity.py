@@ -99,6 +99,25 @@ def scale_pairs(labels: list[str], n_pairs: int = 200, seed: int = 0) -> tuple[n
     return np.array(same, np.int64), np.array(diff, np.int64)
 
 
+def pose_pairs(labels: list[str], flying, n_pairs: int = 200, seed: int = 0) -> np.ndarray:
+    """Random index pairs [n, 2] (a perched item, a flying item) with the same label: how close a real photo
+    of a species in flight comes to a perched photo of that species (the identity a flight can keep when
+    it keeps only the species)."""
+    rng = np.random.default_rng(seed)
+    labels, flying = np.asarray(labels), np.asarray(flying, bool)
+    groups = []
+    for k in np.unique(labels):
+        perched, flyers = np.flatnonzero((labels == k) & ~flying), np.flatnonzero((labels == k) & flying)
+        if len(perched) and len(flyers):
+            groups.append((perched, flyers))
+    if not groups:
+        raise ValueError("need a label with both a perched and a flying item")
+    sizes = np.array([len(a) * len(b) for a, b in groups], np.float64)
+    pairs = [(rng.choice(groups[g][0]), rng.choice(groups[g][1]))
+             for g in rng.choice(len(groups), size=n_pairs, p=sizes / sizes.sum())]
+    return np.array(pairs, np.int64)
+
+
 def pair_cosine(feats: np.ndarray, pairs: np.ndarray) -> float:
     return float(cosine(feats[pairs[:, 0]], feats[pairs[:, 1]]).mean())
 
@@ -177,8 +196,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def classification_report(p: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> dict:
-    """accuracy, balanced accuracy, recall per class and ROC AUC of probabilities p against labels y (1 = flying)."""
+    """accuracy, balanced accuracy, recall per class, ROC AUC and the mean probability per class of
+    probabilities p against labels y (1 = flying)."""
     y = np.asarray(y).astype(bool)
+    p = np.asarray(p, np.float64)
     pred = np.asarray(p) >= threshold
     rec_pos = float((pred & y).sum() / max(y.sum(), 1))
     rec_neg = float((~pred & ~y).sum() / max((~y).sum(), 1))
@@ -188,7 +209,9 @@ def classification_report(p: np.ndarray, y: np.ndarray, threshold: float = 0.5) 
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     auc = float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1))
     return {"accuracy": float((pred == y).mean()), "balanced_accuracy": (rec_pos + rec_neg) / 2,
-            "recall_flying": rec_pos, "recall_perched": rec_neg, "auc": auc, "n_flying": n_pos, "n_perched": n_neg}
+            "recall_flying": rec_pos, "recall_perched": rec_neg, "auc": auc, "n_flying": n_pos, "n_perched": n_neg,
+            "mean_p_flying": float(np.mean(p[y])) if n_pos else float("nan"),
+            "mean_p_perched": float(np.mean(p[~y])) if n_neg else float("nan")}
 
 
 # ---------------------------------------------------------------- detection and motion
