@@ -303,3 +303,34 @@ def test_legs_the_keypoints_saw_are_tucked_away():
     body = np.round(rig.centre).astype(int)
     assert a[body[1] - 3 : body[1] + 4, body[0] - 3 : body[0] + 4].min() > 0.9  # and the body
     assert alpha0[100:110, 68:73].max() == 0  # (the leg was all that was drawn there)
+
+
+def test_every_donor_wing_joins_its_mesh_at_the_largest_output():
+    """At 1024 px a wing is ~420 px long and its mesh spacing (length / 9) is wider than a tapering tip:
+    two shipped donors then lost their tip handles ("joints [4, 6] could not be attached"); the layer
+    now refines its mesh until every handle is on it."""
+    from birdanim.engines.rig.donors import donor_wing, load_donors
+    from birdanim.engines.rig.engine import _Layer
+
+    lib = load_donors(None)
+    if lib is None:
+        pytest.skip("no donor library in assets/wings")
+    ramp = np.linspace(30, 220, 16)[:, None].repeat(3, 1)
+
+    class Coarse(_Layer):
+        REFINE = (1.0,)
+
+    coarse_fails = 0
+    for i in range(len(lib)):
+        w = donor_wing(lib, i, ramp, 420.0)
+        handles = np.array(list(w.handles.values()))
+        spacing = max(4.0, w.length / 9)
+        try:
+            Coarse(w.rgba, w.rgba[..., 3], handles, spacing)
+        except ValueError:
+            coarse_fails += 1
+        layer = _Layer(w.rgba, w.rgba[..., 3], handles, spacing)
+        held = layer.rest[layer.slot]  # the handles where the mesh holds them
+        moved = layer.solve(held + [3.0, -2.0])  # a rigid shift: the whole wing follows it
+        assert np.allclose(moved, layer.rest + [3.0, -2.0], atol=1e-3)
+    assert coarse_fails > 0  # the case this guards against still exists in the library

@@ -117,12 +117,27 @@ class _Layer:
     """A textured mesh whose vertices 0..J-1 are the given joints (ARAP handles), factorised once.
 
     Joints off the shape are moved onto it, and joints that land within a fraction of the mesh spacing
-    of each other share one vertex (its target is the mean of theirs)."""
+    of each other share one vertex (its target is the mean of theirs). A joint on a part thinner than
+    the mesh's triangles (a wing's tip at 1024 px: spacing 39 px) can find no triangle to join: the mesh
+    is then made finer, down to REFINE[-1] of the spacing, before giving up."""
+
+    REFINE = (1.0, 0.7, 0.5, 0.35)
 
     def __init__(self, texture: np.ndarray, alpha: np.ndarray, joints: np.ndarray, spacing: float):
         self.texture = texture
         alpha = _largest_piece(alpha)
-        pts = _snap(np.asarray(joints, np.float64), alpha, 0.6 * spacing)
+        for k, f in enumerate(self.REFINE):
+            try:
+                self._build(alpha, np.asarray(joints, np.float64), spacing * f)
+                break
+            except ValueError:
+                if k == len(self.REFINE) - 1:
+                    raise
+        self.arap = ARAP(self.mesh, np.arange(self.slot.max() + 1))
+        self.rest = self.mesh.vertices
+
+    def _build(self, alpha: np.ndarray, joints: np.ndarray, spacing: float) -> None:
+        pts = _snap(joints, alpha, 0.6 * spacing)
         self.slot = np.zeros(len(pts), int)  # joint -> vertex id
         uniq: list[np.ndarray] = []
         for i, p in enumerate(pts):
@@ -133,8 +148,6 @@ class _Layer:
                 self.slot[i] = len(uniq)
                 uniq.append(p)
         self.mesh = mesh_from_mask(alpha, spacing, margin=2.0, joints=np.array(uniq))
-        self.arap = ARAP(self.mesh, np.arange(len(uniq)))
-        self.rest = self.mesh.vertices
 
     def solve(self, targets: np.ndarray) -> np.ndarray:
         t = np.asarray(targets, np.float64)
