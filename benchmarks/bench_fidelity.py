@@ -11,11 +11,12 @@ reads the MP4s and measures (see birdanim/metrics/fidelity.py for the exact defi
 
 - identity: mean over frames of the Lite2 cosine between the bird crop of each frame and of the input,
   printed beside its scale measured in the same run: the mean cosine between two test photos of the
-  same CUB species and of different species (--pairs random pairs each);
+  same CUB species, of different species, and of a perched photo and one of its species in flight
+  (--pairs random pairs each);
 - flight: mean over frames of P(flight) of the shipped probe (assets/probes/flight_lite2, made by
-  `python -m train.tools.train_flight_probe`; its test accuracy is recomputed and printed), on the
-  bird crop of each frame; frames without a detected bird count 0 (printed: also the mean over frames
-  with a bird);
+  `python -m train.tools.train_flight_probe`; its test accuracy and its mean P on the real test photos
+  in flight and perched are recomputed and printed), on the bird crop of each frame; frames without a
+  detected bird count 0 (printed: also the mean over frames with a bird);
 - bird-detect: share of frames where YOLOv8n finds a bird (conf >= 0.25);
 - motion: std over frames of the bird box's aspect ratio and of its area / mean area;
 - seconds per photo end to end from a loaded service (mean, max), loading apart, and peak memory.
@@ -214,7 +215,8 @@ class Judge:
 
 
 def scale(judge: Judge, n_pairs: int, seed: int) -> dict:
-    """Mean Lite2 cosine of n_pairs random pairs of CUB test photos of the same species and of different species."""
+    """Mean Lite2 cosine of n_pairs random pairs of CUB test photos of the same species, of different species,
+    and of a perched photo and a photo of its species in flight (among the photos with a pose label)."""
     from birdanim.metrics.fidelity import pair_cosine, pose_pairs, scale_pairs
     from birdanim.metrics.photos import cached_features, read_meta
 

@@ -200,7 +200,7 @@ def classification_report(p: np.ndarray, y: np.ndarray, threshold: float = 0.5) 
     probabilities p against labels y (1 = flying)."""
     y = np.asarray(y).astype(bool)
     p = np.asarray(p, np.float64)
-    pred = np.asarray(p) >= threshold
+    pred = p >= threshold
     rec_pos = float((pred & y).sum() / max(y.sum(), 1))
     rec_neg = float((~pred & ~y).sum() / max((~y).sum(), 1))
     order = np.argsort(p)

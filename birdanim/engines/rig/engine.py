@@ -126,9 +126,10 @@ class _Layer:
     def __init__(self, texture: np.ndarray, alpha: np.ndarray, joints: np.ndarray, spacing: float):
         self.texture = texture
         alpha = _largest_piece(alpha)
+        joints = np.asarray(joints, np.float64)
         for k, f in enumerate(self.REFINE):
             try:
-                self._build(alpha, np.asarray(joints, np.float64), spacing * f)
+                self._build(alpha, joints, spacing * f)
                 break
             except ValueError:
                 if k == len(self.REFINE) - 1:
